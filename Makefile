@@ -1,0 +1,51 @@
+# trialflow — build, test, measure.
+# `make demo` and `make test` are the two commands a fresh machine needs.
+
+GO        ?= go
+PKGS      ?= ./...
+TESTFLAGS ?= -timeout 25m
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1x
+BENCH     ?= .
+
+.PHONY: all build test lint vet fmt bench fuzz demo clean soak
+
+all: build
+
+build:
+	$(GO) build $(PKGS)
+
+# What CI runs (.ci/run): formatting and vet, then every test.
+test: lint
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+lint: fmt vet
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Every benchmark, beside the code and under bench/, each with its baseline in
+# the same run. BENCHTIME=5s for figures worth recording in bench/RESULTS.md.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# Short runs of every fuzz target (FUZZTIME each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# The embedded default: in-process Prism, embedded Kafka and Schema Registry.
+demo:
+	$(GO) run ./cmd/trialflow demo
+
+clean:
+	$(GO) clean -testcache
+	rm -rf out/ bench/*.prof bench/*.test
