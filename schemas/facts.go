@@ -373,4 +373,3 @@ func (r *nativeReader) optDate(k string) *int32 {
 	}
 	return nil
 }
-
