@@ -1,0 +1,133 @@
+package runners
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamrunners "github.com/apache/beam/sdks/v2/go/pkg/beam/runners"
+
+	// Runner registrations, as beamx does, without the filesystems we don't use.
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/exec/optimized"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+)
+
+// Default is the runner used when --runner is not given.
+const Default = "prism"
+
+// Known lists the runners trialflow supports and documents.
+var Known = []string{"prism", "direct", "universal", "flink", "dataflow"}
+
+// Name returns the selected runner: the --runner flag, or Default.
+func Name() string {
+	if r := strings.ToLower(strings.TrimSpace(*beamrunners.Runner)); r != "" {
+		return r
+	}
+	return Default
+}
+
+// Option configures Run.
+type Option interface{ apply(*config) }
+
+type config struct {
+	log    io.Writer
+	webUI  bool
+	runner string
+}
+
+type optFunc func(*config)
+
+func (f optFunc) apply(c *config) { f(c) }
+
+// WithLog sends runner notices (such as the Prism web UI address) to w.
+func WithLog(w io.Writer) Option { return optFunc(func(c *config) { c.log = w }) }
+
+// WithoutWebUI does not start Prism's web UI.
+func WithoutWebUI() Option { return optFunc(func(c *config) { c.webUI = false }) }
+
+// WithRunner overrides the --runner flag.
+func WithRunner(name string) Option { return optFunc(func(c *config) { c.runner = name }) }
+
+// Check reports a clear error when the runner is unknown or lacks what it
+// needs, before any work starts.
+func Check(name string) error {
+	switch name {
+	case "prism", "direct", "dataflow":
+		return nil
+	case "universal", "flink":
+		if *jobopts.Endpoint == "" {
+			return fmt.Errorf("runners: --runner=%s needs --endpoint=HOST:PORT of a Beam job server (e.g. the Flink job server on localhost:8099)", name)
+		}
+		return nil
+	default:
+		return fmt.Errorf("runners: unknown runner %q; want one of %s", name, strings.Join(Known, ", "))
+	}
+}
+
+// Run executes p on the selected runner and waits for it to finish.
+func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineResult, error) {
+	c := config{log: io.Discard, webUI: true, runner: Name()}
+	for _, o := range opts {
+		o.apply(&c)
+	}
+	if err := Check(c.runner); err != nil {
+		return nil, err
+	}
+	if c.runner == "prism" && *jobopts.Endpoint == "" {
+		endpoint, ui, err := StartPrism(ctx, c.webUI)
+		if err != nil {
+			return nil, err
+		}
+		if ui != "" {
+			fmt.Fprintf(c.log, "Prism web UI: %s\n", ui)
+		}
+		*jobopts.Endpoint = endpoint
+		if *jobopts.EnvironmentType == "" {
+			*jobopts.EnvironmentType = "loopback"
+		}
+		return beam.Run(ctx, "universal", p)
+	}
+	return beam.Run(ctx, c.runner, p)
+}
+
+// StartPrism starts an in-process Prism job server on a free loopback port
+// (and, if webUI, its web UI on another) for the life of ctx. It returns the
+// job endpoint and the UI URL ("" without UI).
+func StartPrism(ctx context.Context, webUI bool) (endpoint, ui string, err error) {
+	port, err := freePort()
+	if err != nil {
+		return "", "", err
+	}
+	cli, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
+	if err != nil {
+		return "", "", fmt.Errorf("runners: start prism job server: %w", err)
+	}
+	endpoint = fmt.Sprintf("localhost:%d", port)
+	if !webUI {
+		return endpoint, "", nil
+	}
+	uiPort, err := freePort()
+	if err != nil {
+		return endpoint, "", nil
+	}
+	go func() { _ = prism.CreateWebServer(ctx, cli, prism.Options{Port: uiPort}) }()
+	return endpoint, fmt.Sprintf("http://localhost:%d", uiPort), nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("runners: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
