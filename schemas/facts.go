@@ -312,6 +312,14 @@ func (r *nativeReader) int32(k string) int32 {
 	return i
 }
 
+func (r *nativeReader) int64(k string) int64 {
+	i, ok := r.m[k].(int64)
+	if !ok {
+		r.fail(k, r.m[k])
+	}
+	return i
+}
+
 func (r *nativeReader) time(k string) time.Time {
 	t, ok := r.m[k].(time.Time)
 	if !ok {
