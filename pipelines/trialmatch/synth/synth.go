@@ -114,8 +114,8 @@ func (g *gen) newFact(tenant, patient string, kind schemas.FactKind, at time.Tim
 	sum := sha256.Sum256(fmt.Appendf(nil, "fact/%d/%d", g.c.Seed, g.fact))
 	id := hex.EncodeToString(sum[:16])
 	f := &schemas.PatientFact{
-		FactID:    fmt.Sprintf("%s-%s-4%s-8%s-%s", id[0:8], id[8:12], id[13:16], id[17:20], id[20:32]),
-		Tenant:    tenant, PatientID: patient, EventTime: at, IngestTime: at.Add(2 * time.Minute),
+		FactID: fmt.Sprintf("%s-%s-4%s-8%s-%s", id[0:8], id[8:12], id[13:16], id[17:20], id[20:32]),
+		Tenant: tenant, PatientID: patient, EventTime: at, IngestTime: at.Add(2 * time.Minute),
 		Source: source, Kind: kind,
 	}
 	g.d.Facts = append(g.d.Facts, f)
