@@ -1,0 +1,296 @@
+package registry
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/trialflow/trialflow/schemas/registry/compat"
+)
+
+// LogFile is the name of the append-only log in a server's data directory.
+const LogFile = "registry.log"
+
+// logRecord is one line of the log: one acknowledged state change.
+type logRecord struct {
+	Op        string `json:"op"` // register | delete_version | delete_subject | config | mode
+	Subject   string `json:"subject,omitempty"`
+	Version   int    `json:"version,omitempty"`
+	ID        int    `json:"id,omitempty"`
+	Schema    string `json:"schema,omitempty"`
+	Permanent bool   `json:"permanent,omitempty"`
+	Level     string `json:"level,omitempty"` // config: "" removes the level
+	Mode      string `json:"mode,omitempty"`
+}
+
+type storedSchema struct {
+	id     int
+	text   string
+	parsed *compat.Schema
+	norm   string
+}
+
+type versionEntry struct {
+	version, id int
+	deleted     bool
+}
+
+type subjectEntry struct {
+	versions []*versionEntry // ascending by version
+	level    compat.Level    // "" means the global level applies
+}
+
+func (s *subjectEntry) live() []*versionEntry {
+	var out []*versionEntry
+	for _, v := range s.versions {
+		if !v.deleted {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (s *subjectEntry) find(version int) *versionEntry {
+	for _, v := range s.versions {
+		if v.version == version {
+			return v
+		}
+	}
+	return nil
+}
+
+// state is the registry's data: everything the log replays into.
+type state struct {
+	schemas  map[int]*storedSchema
+	byNorm   map[string]int
+	subjects map[string]*subjectEntry
+	// configs holds subject-level levels, also for subjects with no versions.
+	level  compat.Level
+	mode   string
+	nextID int
+	// maxVersion remembers the highest version ever given in a subject, so
+	// that soft-deleted version numbers are never reused.
+	maxVersion map[string]int
+}
+
+func newState(level compat.Level) *state {
+	return &state{
+		schemas:    map[int]*storedSchema{},
+		byNorm:     map[string]int{},
+		subjects:   map[string]*subjectEntry{},
+		level:      level,
+		mode:       "READWRITE",
+		nextID:     1,
+		maxVersion: map[string]int{},
+	}
+}
+
+func (st *state) subject(name string) *subjectEntry {
+	s := st.subjects[name]
+	if s == nil {
+		s = &subjectEntry{}
+		st.subjects[name] = s
+	}
+	return s
+}
+
+// apply performs one logged change. It is used both live (after the record
+// is durable) and when replaying the log, so it must be deterministic.
+func (st *state) apply(r *logRecord) error {
+	switch r.Op {
+	case "register":
+		if _, ok := st.schemas[r.ID]; !ok {
+			p, err := compat.Parse(r.Schema)
+			if err != nil {
+				return fmt.Errorf("schema id %d: %w", r.ID, err)
+			}
+			ss := &storedSchema{id: r.ID, text: r.Schema, parsed: p, norm: p.Normalized()}
+			st.schemas[r.ID] = ss
+			st.byNorm[ss.norm] = r.ID
+		}
+		if r.ID >= st.nextID {
+			st.nextID = r.ID + 1
+		}
+		sub := st.subject(r.Subject)
+		sub.versions = append(sub.versions, &versionEntry{version: r.Version, id: r.ID})
+		sort.Slice(sub.versions, func(i, j int) bool { return sub.versions[i].version < sub.versions[j].version })
+		if r.Version > st.maxVersion[r.Subject] {
+			st.maxVersion[r.Subject] = r.Version
+		}
+	case "delete_version":
+		sub := st.subjects[r.Subject]
+		if sub == nil {
+			return fmt.Errorf("delete of version %d in unknown subject %q", r.Version, r.Subject)
+		}
+		for i, v := range sub.versions {
+			if v.version != r.Version {
+				continue
+			}
+			if r.Permanent {
+				sub.versions = append(sub.versions[:i], sub.versions[i+1:]...)
+			} else {
+				v.deleted = true
+			}
+			st.dropIfEmpty(r.Subject)
+			return nil
+		}
+		return fmt.Errorf("delete of unknown version %d in subject %q", r.Version, r.Subject)
+	case "delete_subject":
+		sub := st.subjects[r.Subject]
+		if sub == nil {
+			return fmt.Errorf("delete of unknown subject %q", r.Subject)
+		}
+		if r.Permanent {
+			sub.versions = nil
+			sub.level = ""
+			delete(st.maxVersion, r.Subject)
+		} else {
+			for _, v := range sub.versions {
+				v.deleted = true
+			}
+		}
+		st.dropIfEmpty(r.Subject)
+	case "config":
+		var lvl compat.Level
+		if r.Level != "" {
+			l, err := compat.ParseLevel(r.Level)
+			if err != nil {
+				return err
+			}
+			lvl = l
+		}
+		if r.Subject == "" {
+			if lvl == "" {
+				lvl = compat.Default
+			}
+			st.level = lvl
+			return nil
+		}
+		st.subject(r.Subject).level = lvl
+		st.dropIfEmpty(r.Subject)
+	case "mode":
+		if r.Mode != "READWRITE" && r.Mode != "READONLY" {
+			return fmt.Errorf("unknown mode %q", r.Mode)
+		}
+		st.mode = r.Mode
+	default:
+		return fmt.Errorf("unknown operation %q", r.Op)
+	}
+	return nil
+}
+
+func (st *state) dropIfEmpty(name string) {
+	if s := st.subjects[name]; s != nil && len(s.versions) == 0 && s.level == "" {
+		delete(st.subjects, name)
+	}
+}
+
+// wal is the append-only log. Every acknowledged change is one JSON line,
+// written and fsynced before the change is applied in memory and answered.
+type wal struct {
+	f      *os.File
+	size   int64
+	broken error // set when a failed write could not be rolled back
+}
+
+// openWAL opens (creating if needed) the log in dir and replays it into st.
+// A last line without its newline is a write torn by a crash before it was
+// acknowledged: it is cut off. Any other unreadable line is corruption and
+// stops the open.
+func openWAL(dir string, st *state) (*wal, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("registry: data directory: %w", err)
+	}
+	path := filepath.Join(dir, LogFile)
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("registry: open log: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// Make the new file's directory entry durable too.
+		if d, err := os.Open(dir); err == nil {
+			_ = d.Sync()
+			_ = d.Close()
+		}
+	}
+	r := bufio.NewReader(f)
+	var off int64
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			if len(b) > 0 {
+				// Torn tail: never acknowledged, so drop it.
+				if err := f.Truncate(off); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("registry: cut torn tail of %s at byte %d: %w", path, off, err)
+				}
+				if err := f.Sync(); err != nil {
+					f.Close()
+					return nil, fmt.Errorf("registry: sync %s: %w", path, err)
+				}
+			}
+			break
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("registry: read %s: %w", path, err)
+		}
+		var rec logRecord
+		if err := json.Unmarshal(bytes.TrimSpace(b), &rec); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("registry: %s line %d is corrupt: %w", path, line, err)
+		}
+		if err := st.apply(&rec); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("registry: %s line %d: %w", path, line, err)
+		}
+		off += int64(len(b))
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("registry: seek %s: %w", path, err)
+	}
+	return &wal{f: f, size: off}, nil
+}
+
+// append makes rec durable. On a failed write the log is cut back to its
+// previous size so a half-written line never precedes later records.
+func (w *wal) append(rec *logRecord) error {
+	if w.broken != nil {
+		return fmt.Errorf("registry: log unusable after an earlier error: %w", w.broken)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("registry: encode log record: %w", err)
+	}
+	b = append(b, '\n')
+	if _, err := w.f.Write(b); err != nil {
+		w.rollback(err)
+		return fmt.Errorf("registry: write log: %w", err)
+	}
+	if err := w.f.Sync(); err != nil {
+		w.rollback(err)
+		return fmt.Errorf("registry: sync log: %w", err)
+	}
+	w.size += int64(len(b))
+	return nil
+}
+
+func (w *wal) rollback(cause error) {
+	if err := w.f.Truncate(w.size); err != nil {
+		w.broken = fmt.Errorf("%w (and cutting back the log: %v)", cause, err)
+		return
+	}
+	if _, err := w.f.Seek(w.size, io.SeekStart); err != nil {
+		w.broken = fmt.Errorf("%w (and seeking: %v)", cause, err)
+	}
+}
+
+func (w *wal) close() error { return w.f.Close() }
