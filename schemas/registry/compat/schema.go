@@ -682,7 +682,7 @@ func contains(list []string, s string) bool {
 // spelled out once and referred to by full name after that.
 func (s *Schema) Canonical() string {
 	var b bytes.Buffer
-	writeSchema(&b, s, map[*Schema]bool{}, false)
+	writeSchema(&b, s, map[*Schema]bool{}, false, "")
 	return b.String()
 }
 
@@ -695,7 +695,7 @@ func (s *Schema) Canonical() string {
 // share an id.
 func (s *Schema) Normalized() string {
 	var b bytes.Buffer
-	writeSchema(&b, s, map[*Schema]bool{}, true)
+	writeSchema(&b, s, map[*Schema]bool{}, true, "")
 	return b.String()
 }
 
@@ -743,7 +743,11 @@ func writeNames(b *bytes.Buffer, key string, names []string) {
 	b.WriteByte(']')
 }
 
-func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
+// writeSchema writes s; ns is the enclosing namespace, which only the
+// normalized form uses: there a type in the null namespace nested in a
+// namespaced one says "namespace":"" so the output reparses to the same
+// names (the Parsing Canonical Form has no such rule).
+func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool, ns string) {
 	switch s.Kind {
 	case Record, Enum, Fixed:
 		if seen[s] {
@@ -753,6 +757,11 @@ func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
 		seen[s] = true
 		b.WriteString(`{"name":`)
 		writeString(b, s.Name)
+		own := namespaceOf(s.Name)
+		if full && own == "" && ns != "" {
+			b.WriteString(`,"namespace":""`)
+		}
+		ns = own
 		b.WriteString(`,"type":"` + s.Kind.String() + `"`)
 		switch s.Kind {
 		case Record:
@@ -764,7 +773,7 @@ func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
 				b.WriteString(`{"name":`)
 				writeString(b, f.Name)
 				b.WriteString(`,"type":`)
-				writeSchema(b, f.Type, seen, full)
+				writeSchema(b, f.Type, seen, full, ns)
 				if full {
 					if f.HasDefault {
 						b.WriteString(`,"default":`)
@@ -803,14 +812,14 @@ func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
 		b.WriteByte('}')
 	case Array:
 		b.WriteString(`{"type":"array","items":`)
-		writeSchema(b, s.Items, seen, full)
+		writeSchema(b, s.Items, seen, full, ns)
 		if full {
 			writeProps(b, s.Props)
 		}
 		b.WriteByte('}')
 	case Map:
 		b.WriteString(`{"type":"map","values":`)
-		writeSchema(b, s.Values, seen, full)
+		writeSchema(b, s.Values, seen, full, ns)
 		if full {
 			writeProps(b, s.Props)
 		}
@@ -821,7 +830,7 @@ func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			writeSchema(b, br, seen, full)
+			writeSchema(b, br, seen, full, ns)
 		}
 		b.WriteByte(']')
 	default:
@@ -833,4 +842,11 @@ func writeSchema(b *bytes.Buffer, s *Schema, seen map[*Schema]bool, full bool) {
 		}
 		b.WriteString(`"` + s.Kind.String() + `"`)
 	}
+}
+
+func namespaceOf(full string) string {
+	if i := strings.LastIndexByte(full, '.'); i >= 0 {
+		return full[:i]
+	}
+	return ""
 }

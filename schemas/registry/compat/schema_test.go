@@ -173,7 +173,9 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("canonical form %s of %q does not parse: %v", canon, in, err)
 		}
-		if c2 := s2.Canonical(); c2 != canon {
+		// The Parsing Canonical Form cannot say that a nested type is in
+		// the null namespace; only then may it reparse differently.
+		if c2 := s2.Canonical(); c2 != canon && !nullNamespaceInside(s) {
 			t.Fatalf("canonical form not stable:\n%s\n%s", canon, c2)
 		}
 		n := s.Normalized()
@@ -187,8 +189,56 @@ func FuzzParse(f *testing.F) {
 		if got := Check(s, s); len(got) != 0 {
 			t.Fatalf("schema %q cannot read itself: %v", in, got)
 		}
-		if got := Check(s, s2); len(got) != 0 {
+		if got := Check(s, s3); len(got) != 0 {
 			t.Fatalf("schema %q cannot read its canonical form: %v", in, got)
 		}
 	})
+}
+
+// nullNamespaceInside reports whether a named type without a namespace is
+// nested in a namespaced one.
+func nullNamespaceInside(s *Schema) bool {
+	seen := map[*Schema]bool{}
+	var walk func(s *Schema, ns string) bool
+	walk = func(s *Schema, ns string) bool {
+		switch s.Kind {
+		case Record, Enum, Fixed:
+			own := namespaceOf(s.Name)
+			if own == "" && ns != "" {
+				return true
+			}
+			if seen[s] {
+				return false
+			}
+			seen[s] = true
+			for _, f := range s.Fields {
+				if walk(f.Type, own) {
+					return true
+				}
+			}
+		case Array:
+			return walk(s.Items, ns)
+		case Map:
+			return walk(s.Values, ns)
+		case Union:
+			for _, b := range s.Branches {
+				if walk(b, ns) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(s, "")
+}
+
+func TestNullNamespaceNested(t *testing.T) {
+	s := mustParse(t, `{"type":"record","name":"R","namespace":"n","fields":[{"name":"e","type":{"type":"enum","name":"E","namespace":"","symbols":["A"]}}]}`)
+	if got := s.Fields[0].Type.Name; got != "E" {
+		t.Fatalf("nested name = %q, want E", got)
+	}
+	back := mustParse(t, s.Normalized())
+	if back.Fields[0].Type.Name != "E" || back.Normalized() != s.Normalized() {
+		t.Errorf("normalized form lost the null namespace: %s", s.Normalized())
+	}
 }
