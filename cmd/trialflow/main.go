@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+)
+
+// command is one subcommand: a name path such as "registry serve", a one-line
+// summary, and a run function given its own flag set and arguments.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, fs *flag.FlagSet, args []string) error
+}
+
+var commands []command
+
+func register(c command) { commands = append(commands, c) }
+
+func main() {
+	// A runner starts this binary as the Beam worker with --worker; Init
+	// never returns then.
+	if isWorker(os.Args[1:]) {
+		flag.Parse()
+		beam.Init()
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := dispatch(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "trialflow:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func isWorker(args []string) bool {
+	for _, a := range args {
+		if a == "--worker" || a == "-worker" || strings.HasPrefix(a, "--worker=") || strings.HasPrefix(a, "-worker=") {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch finds the longest command name that prefixes args and runs it.
+// Its flags are parsed on the global flag set, so Beam's registered flags
+// (--runner, --endpoint, --environment_type, ...) work after the subcommand.
+func dispatch(ctx context.Context, args []string, out io.Writer) error {
+	var best *command
+	n := 0
+	for i := range commands {
+		parts := strings.Fields(commands[i].name)
+		if len(parts) > len(args) || len(parts) <= n {
+			continue
+		}
+		match := true
+		for j, p := range parts {
+			if args[j] != p {
+				match = false
+				break
+			}
+		}
+		if match {
+			best, n = &commands[i], len(parts)
+		}
+	}
+	if best == nil {
+		usage(out)
+		if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+			return nil
+		}
+		return fmt.Errorf("%w: unknown command %q", errUsage, strings.Join(args, " "))
+	}
+	fs := flag.CommandLine
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "trialflow %s: %s\n\nflags:\n", best.name, best.summary)
+		fs.PrintDefaults()
+	}
+	return best.run(ctx, fs, args[n:])
+}
+
+func usage(out io.Writer) {
+	fmt.Fprintln(out, "trialflow: streaming clinical-trial matching on Apache Beam")
+	fmt.Fprintln(out, "\nusage: trialflow <command> [flags]\n\ncommands:")
+	sorted := append([]command(nil), commands...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].name < sorted[j].name })
+	for _, c := range sorted {
+		fmt.Fprintf(out, "  %-18s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(out, "\nRun 'trialflow <command> -h' for a command's flags.")
+}
