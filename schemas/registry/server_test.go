@@ -572,3 +572,51 @@ func TestStartServerBadAddr(t *testing.T) {
 	}
 	_ = io.EOF
 }
+
+// TestConcurrentRegister: concurrent writers get distinct ids for distinct
+// schemas, one id for one schema across subjects, and gap-free versions.
+func TestConcurrentRegister(t *testing.T) {
+	url := startServer(t, t.TempDir())
+	const n = 8
+	errs := make(chan error, 2*n)
+	ids := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			c, _ := registry.NewClient(url)
+			sch := fmt.Sprintf(`{"type":"record","name":"R%d","fields":[{"name":"a","type":"int"}]}`, i)
+			_, err := c.Register(fmt.Sprintf("s%d", i), sch)
+			errs <- err
+			id, err := c.Register(fmt.Sprintf("same-%d", i), recV1)
+			ids <- id
+			errs <- err
+		}()
+	}
+	first := -1
+	for i := 0; i < n; i++ {
+		id := <-ids
+		if first == -1 {
+			first = id
+		}
+		if id != first {
+			t.Errorf("same schema got ids %d and %d", first, id)
+		}
+	}
+	for i := 0; i < 2*n; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	c, _ := registry.NewClient(url)
+	subjects, _ := c.SR().GetSubjects()
+	if len(subjects) != 2*n {
+		t.Errorf("%d subjects, want %d", len(subjects), 2*n)
+	}
+	seen := map[int]bool{}
+	for i := 0; i < n; i++ {
+		v, err := c.SchemaByVersion(fmt.Sprintf("s%d", i), 1)
+		if err != nil || seen[v.ID] || v.ID == first {
+			t.Errorf("s%d: %+v, %v (ids must be distinct)", i, v, err)
+		}
+		seen[v.ID] = true
+	}
+}

@@ -105,14 +105,27 @@ func (st *state) subject(name string) *subjectEntry {
 func (st *state) apply(r *logRecord) error {
 	switch r.Op {
 	case "register":
-		if _, ok := st.schemas[r.ID]; !ok {
-			p, err := compat.Parse(r.Schema)
-			if err != nil {
-				return fmt.Errorf("schema id %d: %w", r.ID, err)
+		if r.ID < 1 || r.Version < 1 || r.Subject == "" {
+			return fmt.Errorf("registration with subject %q, version %d, id %d", r.Subject, r.Version, r.ID)
+		}
+		p, err := compat.Parse(r.Schema)
+		if err != nil {
+			return fmt.Errorf("schema id %d: %w", r.ID, err)
+		}
+		norm := p.Normalized()
+		if old, ok := st.schemas[r.ID]; ok {
+			if old.norm != norm {
+				return fmt.Errorf("id %d registered again with a different schema", r.ID)
 			}
-			ss := &storedSchema{id: r.ID, text: r.Schema, parsed: p, norm: p.Normalized()}
-			st.schemas[r.ID] = ss
-			st.byNorm[ss.norm] = r.ID
+		} else {
+			if other, ok := st.byNorm[norm]; ok {
+				return fmt.Errorf("schema of id %d registered again as id %d", other, r.ID)
+			}
+			st.schemas[r.ID] = &storedSchema{id: r.ID, text: r.Schema, parsed: p, norm: norm}
+			st.byNorm[norm] = r.ID
+		}
+		if st.subjects[r.Subject] != nil && st.subjects[r.Subject].find(r.Version) != nil {
+			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
 		}
 		if r.ID >= st.nextID {
 			st.nextID = r.ID + 1
