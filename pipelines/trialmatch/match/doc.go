@@ -1,0 +1,42 @@
+// Package match is trialflow's trial eligibility engine: a pure-Go core
+// (no Beam) that matches patient profiles against the match trees of CTML
+// trials (package criteria), as MatchMiner does, faster and with
+// explanations.
+//
+// A Profile is the fold of one patient's facts (patient_facts.avsc);
+// profiles travel in Arrow records of ProfileSchema built by BuildProfiles.
+// Compile indexes the open steps, arms and dose levels of a set of trials;
+// MatchBatch evaluates them over a whole record at a time (bitsets of 64
+// rows per word, diagnosis and gene indexes, see vector.go); Rowwise is the
+// straightforward reference over Go structs and gives the same matches.
+//
+// Semantics follow MatchMiner (matchengine-V2) unless said otherwise:
+//
+//   - The match trees of a step, an arm and a dose level are evaluated
+//     independently; each gives its own Match.
+//   - Reasons mirror MatchMiner's trial_match documents: per match path of
+//     the tree's disjunctive normal form that holds, one genomic reason per
+//     satisfying finding, one per negated genomic leaf ("!TP53 Structural
+//     Variation"), or one clinical reason when the path has no genomic leaf.
+//   - A negated genomic leaf holds when no finding matches its other fields.
+//   - Age is compared on the birth date against "today" (WithToday) minus
+//     the years, fractional years being months.
+//   - Suspended arms and dose levels and trials not open to accrual are left
+//     out unless WithMatchOnClosed; deceased patients unless
+//     WithMatchOnDeceased.
+//
+// Deliberate differences from MatchMiner:
+//
+//   - Evaluation is three-valued. A criterion whose data is missing (no
+//     PD-L1 result, no birth date, not sequenced) is unknown, not false;
+//     only true clauses match, and Explain says which missing test would
+//     decide ("would match if PD-L1 were tested"). A negated genomic leaf on
+//     a patient never sequenced is unknown, where MatchMiner says "no
+//     alteration" and matches.
+//   - Structural variants are judged by their own shape (partner genes, else
+//     the free-text comment); WithStructuredSVCutover restores DFCI's rule
+//     of switching on the report date (2018-12-01).
+//   - A dose level of a suspended arm counts as closed; MatchMiner still
+//     matches it when match_on_closed is off.
+//   - A step with no arms is not "every arm suspended".
+package match

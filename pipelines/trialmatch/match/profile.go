@@ -1,0 +1,364 @@
+package match
+
+import (
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Profile is the fold of one patient's facts (patient_facts.avsc): the latest
+// demographics, diagnosis, markers, performance and vital status, the number
+// of prior lines, and every variant reported. Field names follow
+// patient_facts.avsc. An empty string or a nil pointer means "not known":
+// the matcher evaluates such criteria as unknown, never as false.
+type Profile struct {
+	Tenant    string // tenant
+	PatientID string // patient_id (pseudonym)
+	SampleID  string // the sequenced sample, when the profile stands for one (MatchMiner's SAMPLE_ID)
+
+	BirthDate    *int32 // demographics.birth_date, days since 1970-01-01
+	Gender       string // demographics.gender
+	PostalRegion string // demographics.postal_region (3 digits)
+
+	OncotreePrimaryDiagnosis string // diagnosis.oncotree_primary_diagnosis
+	DiseaseStatus            string // diagnosis.disease_status
+
+	Deceased   bool   // vital.status == DECEASED
+	ECOG       *int32 // performance.value where scale == ECOG (latest)
+	PriorLines *int32 // count of distinct therapy.line
+
+	TMB       *float64 // marker TMB value, mutations/Mb
+	ER        string   // marker ER result, e.g. Positive
+	PR        string   // marker PR result
+	HER2      string   // marker HER2 result
+	PDL1TPS   *float64 // marker PD_L1, LOINC 83053-9, scoring TPS (percent)
+	PDL1CPS   *float64 // marker PD_L1 scoring CPS
+	PDL1Clone string   // marker PD_L1 clone, e.g. 22C3
+
+	// Sequenced says a genomic report exists, so that the absence of a
+	// variant is a known "no" rather than "not tested".
+	Sequenced bool
+	// ReportDate is the date of the latest genomic report, days since epoch.
+	ReportDate *int32
+	Variants   []Variant
+}
+
+// Variant is one genomic finding (patient_facts.avsc Variant).
+type Variant struct {
+	HugoSymbol            string // hugo_symbol
+	VariantCategory       string // MUTATION, CNV, SV, SIGNATURE
+	ProteinChange         string // protein_change, e.g. p.L858R
+	VariantClassification string // variant_classification
+	Exon                  *int32 // exon
+	CNVCall               string // cnv_call
+	LeftPartner           string // left_partner (SV)
+	RightPartner          string // right_partner (SV); empty = intergenic
+	SVComment             string // sv_comment (unstructured SV)
+	Signature             string // signature: MMR, APOBEC, POLE, TOBACCO, TEMOZOLOMIDE, UVA
+	SignatureStatus       string // signature_status
+	Wildtype              bool   // wildtype
+}
+
+// Column indexes of the profile schema.
+const (
+	colTenant = iota
+	colPatientID
+	colSampleID
+	colBirthDate
+	colGender
+	colPostalRegion
+	colDiagnosis
+	colDiseaseStatus
+	colDeceased
+	colECOG
+	colPriorLines
+	colTMB
+	colER
+	colPR
+	colHER2
+	colPDL1TPS
+	colPDL1CPS
+	colPDL1Clone
+	colSequenced
+	colReportDate
+	colVariants
+)
+
+// Child columns of the variants struct.
+const (
+	vHugo = iota
+	vCategory
+	vProtein
+	vClassification
+	vExon
+	vCNV
+	vLeft
+	vRight
+	vComment
+	vSignature
+	vSignatureStatus
+	vWildtype
+)
+
+var variantType = arrow.StructOf(
+	arrow.Field{Name: "hugo_symbol", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "variant_category", Type: arrow.BinaryTypes.String},
+	arrow.Field{Name: "protein_change", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "variant_classification", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "exon", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	arrow.Field{Name: "cnv_call", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "left_partner", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "right_partner", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "sv_comment", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "signature", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "signature_status", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "wildtype", Type: arrow.FixedWidthTypes.Boolean},
+)
+
+// ProfileSchema is the Arrow schema of profile batches: one row per profile,
+// variants as a List<Struct> column. Nulls mean "not known".
+//
+// Layout choice: variants are a List<Struct> column rather than a separate
+// child table. One record then carries a whole batch (one Beam element, one
+// IPC message), the list offsets give each profile's variant range, and the
+// struct's child columns are contiguous over all variants of the batch, so
+// the matcher scans genes and categories of the whole batch in one pass and
+// maps hits back to rows through the offsets — exactly what a flattened
+// child table would give, without a second record to keep aligned.
+var ProfileSchema = arrow.NewSchema([]arrow.Field{
+	{Name: "tenant", Type: arrow.BinaryTypes.String},
+	{Name: "patient_id", Type: arrow.BinaryTypes.String},
+	{Name: "sample_id", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "birth_date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	{Name: "gender", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "postal_region", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "oncotree_primary_diagnosis", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "disease_status", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "deceased", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "ecog", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: "prior_lines", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+	{Name: "tmb", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "er_status", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "pr_status", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "her2_status", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "pdl1_tps", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "pdl1_cps", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "pdl1_clone", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "sequenced", Type: arrow.FixedWidthTypes.Boolean},
+	{Name: "report_date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
+	{Name: "variants", Type: arrow.ListOf(variantType)},
+}, nil)
+
+func appendStr(b *array.StringBuilder, s string) {
+	if s == "" {
+		b.AppendNull()
+		return
+	}
+	b.Append(s)
+}
+
+func appendI32(b *array.Int32Builder, v *int32) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	b.Append(*v)
+}
+
+func appendDate(b *array.Date32Builder, v *int32) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	b.Append(arrow.Date32(*v))
+}
+
+func appendF64(b *array.Float64Builder, v *float64) {
+	if v == nil {
+		b.AppendNull()
+		return
+	}
+	b.Append(*v)
+}
+
+// BuildProfiles builds one Arrow record of ProfileSchema from profiles. The
+// caller releases the record.
+func BuildProfiles(mem memory.Allocator, profiles []Profile) arrow.Record {
+	b := array.NewRecordBuilder(mem, ProfileSchema)
+	defer b.Release()
+	b.Reserve(len(profiles))
+	str := func(i int) *array.StringBuilder { return b.Field(i).(*array.StringBuilder) }
+	lb := b.Field(colVariants).(*array.ListBuilder)
+	sb := lb.ValueBuilder().(*array.StructBuilder)
+	vs := func(i int) *array.StringBuilder { return sb.FieldBuilder(i).(*array.StringBuilder) }
+	for i := range profiles {
+		p := &profiles[i]
+		str(colTenant).Append(p.Tenant)
+		str(colPatientID).Append(p.PatientID)
+		appendStr(str(colSampleID), p.SampleID)
+		appendDate(b.Field(colBirthDate).(*array.Date32Builder), p.BirthDate)
+		appendStr(str(colGender), p.Gender)
+		appendStr(str(colPostalRegion), p.PostalRegion)
+		appendStr(str(colDiagnosis), p.OncotreePrimaryDiagnosis)
+		appendStr(str(colDiseaseStatus), p.DiseaseStatus)
+		b.Field(colDeceased).(*array.BooleanBuilder).Append(p.Deceased)
+		appendI32(b.Field(colECOG).(*array.Int32Builder), p.ECOG)
+		appendI32(b.Field(colPriorLines).(*array.Int32Builder), p.PriorLines)
+		appendF64(b.Field(colTMB).(*array.Float64Builder), p.TMB)
+		appendStr(str(colER), p.ER)
+		appendStr(str(colPR), p.PR)
+		appendStr(str(colHER2), p.HER2)
+		appendF64(b.Field(colPDL1TPS).(*array.Float64Builder), p.PDL1TPS)
+		appendF64(b.Field(colPDL1CPS).(*array.Float64Builder), p.PDL1CPS)
+		appendStr(str(colPDL1Clone), p.PDL1Clone)
+		b.Field(colSequenced).(*array.BooleanBuilder).Append(p.Sequenced)
+		appendDate(b.Field(colReportDate).(*array.Date32Builder), p.ReportDate)
+		lb.Append(true)
+		for j := range p.Variants {
+			v := &p.Variants[j]
+			sb.Append(true)
+			appendStr(vs(vHugo), v.HugoSymbol)
+			vs(vCategory).Append(v.VariantCategory)
+			appendStr(vs(vProtein), v.ProteinChange)
+			appendStr(vs(vClassification), v.VariantClassification)
+			appendI32(sb.FieldBuilder(vExon).(*array.Int32Builder), v.Exon)
+			appendStr(vs(vCNV), v.CNVCall)
+			appendStr(vs(vLeft), v.LeftPartner)
+			appendStr(vs(vRight), v.RightPartner)
+			appendStr(vs(vComment), v.SVComment)
+			appendStr(vs(vSignature), v.Signature)
+			appendStr(vs(vSignatureStatus), v.SignatureStatus)
+			sb.FieldBuilder(vWildtype).(*array.BooleanBuilder).Append(v.Wildtype)
+		}
+	}
+	return b.NewRecordBatch()
+}
+
+// batch is a typed view of a profile record's columns.
+type batch struct {
+	n                                     int
+	tenant, patient, sample               *array.String
+	birth, report                         *array.Date32
+	gender, region, diag, disease         *array.String
+	deceased, sequenced                   *array.Boolean
+	ecog, lines                           *array.Int32
+	tmb, tps, cps                         *array.Float64
+	er, pr, her2, clone                   *array.String
+	variants                              *array.List
+	offsets                               []int32
+	vHugo, vCat, vProt, vClass, vCNV      *array.String
+	vLeft, vRight, vComment, vSig, vSigSt *array.String
+	vExon                                 *array.Int32
+	vWild                                 *array.Boolean
+}
+
+// viewBatch checks rec against ProfileSchema and returns typed columns.
+func viewBatch(rec arrow.Record) (*batch, error) {
+	if !rec.Schema().Equal(ProfileSchema) {
+		return nil, fmt.Errorf("match: record schema %v is not match.ProfileSchema", rec.Schema())
+	}
+	c := rec.Columns()
+	s := func(i int) *array.String { return c[i].(*array.String) }
+	b := &batch{
+		n:      int(rec.NumRows()),
+		tenant: s(colTenant), patient: s(colPatientID), sample: s(colSampleID),
+		birth: c[colBirthDate].(*array.Date32), report: c[colReportDate].(*array.Date32),
+		gender: s(colGender), region: s(colPostalRegion), diag: s(colDiagnosis), disease: s(colDiseaseStatus),
+		deceased: c[colDeceased].(*array.Boolean), sequenced: c[colSequenced].(*array.Boolean),
+		ecog: c[colECOG].(*array.Int32), lines: c[colPriorLines].(*array.Int32),
+		tmb: c[colTMB].(*array.Float64), tps: c[colPDL1TPS].(*array.Float64), cps: c[colPDL1CPS].(*array.Float64),
+		er: s(colER), pr: s(colPR), her2: s(colHER2), clone: s(colPDL1Clone),
+		variants: c[colVariants].(*array.List),
+	}
+	st := b.variants.ListValues().(*array.Struct)
+	vs := func(i int) *array.String { return st.Field(i).(*array.String) }
+	b.vHugo, b.vCat, b.vProt, b.vClass = vs(vHugo), vs(vCategory), vs(vProtein), vs(vClassification)
+	b.vCNV, b.vLeft, b.vRight, b.vComment = vs(vCNV), vs(vLeft), vs(vRight), vs(vComment)
+	b.vSig, b.vSigSt = vs(vSignature), vs(vSignatureStatus)
+	b.vExon = st.Field(vExon).(*array.Int32)
+	b.vWild = st.Field(vWildtype).(*array.Boolean)
+	b.offsets = b.variants.Offsets()[b.variants.Offset():]
+	return b, nil
+}
+
+func optStr(a *array.String, i int) string {
+	if a.IsNull(i) {
+		return ""
+	}
+	return a.Value(i)
+}
+
+func optI32(a *array.Int32, i int) *int32 {
+	if a.IsNull(i) {
+		return nil
+	}
+	v := a.Value(i)
+	return &v
+}
+
+func optDate(a *array.Date32, i int) *int32 {
+	if a.IsNull(i) {
+		return nil
+	}
+	v := int32(a.Value(i))
+	return &v
+}
+
+func optF64(a *array.Float64, i int) *float64 {
+	if a.IsNull(i) {
+		return nil
+	}
+	v := a.Value(i)
+	return &v
+}
+
+// variant returns variant j of the batch's variant child arrays. Strings
+// point into the record's buffers.
+func (b *batch) variant(j int) Variant {
+	return Variant{
+		HugoSymbol: optStr(b.vHugo, j), VariantCategory: b.vCat.Value(j),
+		ProteinChange: optStr(b.vProt, j), VariantClassification: optStr(b.vClass, j),
+		Exon: optI32(b.vExon, j), CNVCall: optStr(b.vCNV, j),
+		LeftPartner: optStr(b.vLeft, j), RightPartner: optStr(b.vRight, j),
+		SVComment: optStr(b.vComment, j), Signature: optStr(b.vSig, j),
+		SignatureStatus: optStr(b.vSigSt, j), Wildtype: b.vWild.Value(j),
+	}
+}
+
+// profile materialises row i. Strings point into the record's buffers.
+func (b *batch) profile(i int) Profile {
+	p := Profile{
+		Tenant: b.tenant.Value(i), PatientID: b.patient.Value(i), SampleID: optStr(b.sample, i),
+		BirthDate: optDate(b.birth, i), Gender: optStr(b.gender, i), PostalRegion: optStr(b.region, i),
+		OncotreePrimaryDiagnosis: optStr(b.diag, i), DiseaseStatus: optStr(b.disease, i),
+		Deceased: b.deceased.Value(i), ECOG: optI32(b.ecog, i), PriorLines: optI32(b.lines, i),
+		TMB: optF64(b.tmb, i), ER: optStr(b.er, i), PR: optStr(b.pr, i), HER2: optStr(b.her2, i),
+		PDL1TPS: optF64(b.tps, i), PDL1CPS: optF64(b.cps, i), PDL1Clone: optStr(b.clone, i),
+		Sequenced: b.sequenced.Value(i), ReportDate: optDate(b.report, i),
+	}
+	lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
+	if hi > lo {
+		p.Variants = make([]Variant, 0, hi-lo)
+		for j := lo; j < hi; j++ {
+			p.Variants = append(p.Variants, b.variant(j))
+		}
+	}
+	return p
+}
+
+// ProfilesFromRecord materialises every row of a ProfileSchema record. The
+// strings of the result point into rec's buffers: keep rec alive while
+// using them (or copy).
+func ProfilesFromRecord(rec arrow.Record) ([]Profile, error) {
+	b, err := viewBatch(rec)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Profile, b.n)
+	for i := range out {
+		out[i] = b.profile(i)
+	}
+	return out, nil
+}

@@ -1,0 +1,538 @@
+package match
+
+import (
+	"fmt"
+	"math/bits"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
+)
+
+// The vectorized engine evaluates every clause over a whole batch at once.
+// Each distinct criterion (an "atom": one clinical field criterion or one
+// genomic leaf) becomes two bitsets over the batch's rows, T (known true)
+// and F (known false); rows in neither are unknown. Clause trees are then
+// Kleene and/or over 64 rows per machine word:
+//
+//	AND: T = T1 & T2, F = F1 | F2      OR: T = T1 | T2, F = F1 & F2
+//
+// Atoms are computed through indexes: the diagnosis column is looked up once
+// per row in a table (diagnosis name -> atoms it satisfies, precomputed from
+// the OncoTree expansion), and each finding of the batch's variant child
+// table only meets the genomic leaves of its gene (or of its category, for
+// structural variants and signatures). Reasons are then built, row by row,
+// only for the rows a clause holds for, by the same code as Rowwise.
+
+type atomKind uint8
+
+const (
+	akClinical atomKind = iota // one field of a clinical leaf
+	akGenomic
+)
+
+type atom struct {
+	kind      atomKind
+	field     field
+	clin      *criteria.Clinical
+	gen       *criteria.Genomic
+	threshold int32 // age: birth-date threshold
+}
+
+type vop uint8
+
+const (
+	vAtom vop = iota
+	vAnd
+	vOr
+)
+
+type vnode struct {
+	op   vop
+	atom int
+	kids []*vnode
+}
+
+type vplan struct {
+	atoms []atom
+	// diagTrue maps a diagnosis name to the diagnosis atoms it satisfies;
+	// names outside every set satisfy exactly diagNeg (negated sets).
+	diagAtoms []int
+	diagTrue  map[string][]int32
+	diagNeg   []int32
+	// genomic indexes
+	byGene  map[string][]int32
+	anyGene []int32 // non-SV, non-signature leaves without a gene
+	svLeaf  []int32
+	sigLeaf []int32
+	genAll  []int32
+	other   []int // clinical atoms other than diagnosis
+}
+
+func genomicKey(g *criteria.Genomic) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v|%q|%v|%q|%q|%q|%q|%q|%q", g.Negate, g.Gene, g.Categories, g.ProteinChange,
+		g.WildcardProteinChange, g.VariantClassification, g.CNVCall, g.FusionPartner, g.CategoryName)
+	if g.Exon != nil {
+		fmt.Fprintf(&b, "|exon=%d", *g.Exon)
+	}
+	if g.Wildtype != nil {
+		fmt.Fprintf(&b, "|wt=%v", *g.Wildtype)
+	}
+	keys := make([]string, 0, len(g.Signatures))
+	for k := range g.Signatures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "|%s=%q", k, g.Signatures[k])
+	}
+	return b.String()
+}
+
+func clinicalKey(c *criteria.Clinical, f field) string {
+	set := func(s *criteria.StringSet) string { return fmt.Sprintf("%v%q", s.Negate, s.Values) }
+	switch f {
+	case fDiagnosis:
+		return fmt.Sprintf("dx|%v|%s", c.Diagnosis.Negate, c.DiagnosisName)
+	case fAge:
+		return "age|" + c.Age.String()
+	case fGender:
+		return "gender|" + set(c.Gender)
+	case fTMB:
+		return "tmb|" + c.TMB.String()
+	case fER:
+		return "er|" + set(c.ER)
+	case fPR:
+		return "pr|" + set(c.PR)
+	case fHER2:
+		return "her2|" + set(c.HER2)
+	case fDiseaseStatus:
+		return "ds|" + set(c.DiseaseStatus)
+	case fPriorLines:
+		return "lines|" + c.PriorLines.String()
+	case fPDL1:
+		return fmt.Sprintf("pdl1|%s|%s|%s", c.PDL1.Scoring, c.PDL1.Cmp, c.PDL1.Clone)
+	case fECOG:
+		s := "ecog|" + c.ECOG.String()
+		if c.ECOGMax != nil {
+			s += c.ECOGMax.String()
+		}
+		return s
+	case fRegion:
+		return "region|" + set(c.Regions)
+	}
+	return ""
+}
+
+func (e *Engine) plan() *vplan {
+	p := &vplan{diagTrue: map[string][]int32{}, byGene: map[string][]int32{}}
+	ids := map[string]int{}
+	intern := func(key string, a atom) int {
+		if id, ok := ids[key]; ok {
+			return id
+		}
+		id := len(p.atoms)
+		ids[key] = id
+		p.atoms = append(p.atoms, a)
+		return id
+	}
+	var compile func(n *criteria.Node) *vnode
+	compile = func(n *criteria.Node) *vnode {
+		switch n.Kind {
+		case criteria.And, criteria.Or:
+			v := &vnode{op: vAnd}
+			if n.Kind == criteria.Or {
+				v.op = vOr
+			}
+			for _, c := range n.Children {
+				v.kids = append(v.kids, compile(c))
+			}
+			return v
+		case criteria.GenomicLeaf:
+			return &vnode{op: vAtom, atom: intern("g|"+genomicKey(n.Genomic), atom{kind: akGenomic, gen: n.Genomic})}
+		}
+		c := n.Clinical
+		v := &vnode{op: vAnd}
+		for _, f := range fields(c) {
+			a := atom{kind: akClinical, field: f, clin: c}
+			if f == fAge {
+				a.threshold = ageThreshold(e.today, c.Age.Value)
+			}
+			v.kids = append(v.kids, &vnode{op: vAtom, atom: intern(clinicalKey(c, f), a)})
+		}
+		if len(v.kids) == 1 {
+			return v.kids[0]
+		}
+		return v
+	}
+	for _, c := range e.clauses {
+		c.prog = compile(c.root)
+	}
+	names := map[string]bool{}
+	for id, a := range p.atoms {
+		switch {
+		case a.kind == akClinical && a.field == fDiagnosis:
+			p.diagAtoms = append(p.diagAtoms, id)
+			for _, n := range a.clin.Diagnosis.Values {
+				names[n] = true
+			}
+			if a.clin.Diagnosis.Negate {
+				p.diagNeg = append(p.diagNeg, int32(id))
+			}
+		case a.kind == akClinical:
+			p.other = append(p.other, id)
+		default:
+			g := a.gen
+			p.genAll = append(p.genAll, int32(id))
+			if len(g.Signatures) > 0 {
+				p.sigLeaf = append(p.sigLeaf, int32(id))
+				continue
+			}
+			if g.HasCategory(criteria.SV) {
+				p.svLeaf = append(p.svLeaf, int32(id))
+			}
+			if len(g.Categories) == 0 || !(len(g.Categories) == 1 && g.Categories[0] == criteria.SV) {
+				if g.Gene != "" {
+					p.byGene[g.Gene] = append(p.byGene[g.Gene], int32(id))
+				} else {
+					p.anyGene = append(p.anyGene, int32(id))
+				}
+			}
+		}
+	}
+	for n := range names {
+		p.diagTrue[n] = p.diagMatches(n)
+	}
+	return p
+}
+
+// diagMatches lists the diagnosis atoms name satisfies (slow path).
+func (p *vplan) diagMatches(name string) []int32 {
+	var out []int32
+	for _, id := range p.diagAtoms {
+		if p.atoms[id].clin.Diagnosis.Matches(name) {
+			out = append(out, int32(id))
+		}
+	}
+	return out
+}
+
+func setBit(b []uint64, i int) { b[i>>6] |= 1 << (uint(i) & 63) }
+
+// scratch hands out word slices of one length.
+type scratch struct {
+	nw   int
+	free [][]uint64
+}
+
+func (s *scratch) get() []uint64 {
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b
+	}
+	return make([]uint64, s.nw)
+}
+
+func (s *scratch) put(b ...[]uint64) { s.free = append(s.free, b...) }
+
+// MatchBatch matches one record of ProfileSchema against every compiled
+// clause. Matches come row by row, clauses in compile order within a row:
+// the same matches, in the same order, as Rowwise over the same profiles.
+func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
+	b, err := viewBatch(rec)
+	if err != nil {
+		return nil, err
+	}
+	n := b.n
+	if n == 0 {
+		return nil, nil
+	}
+	p := e.vec
+	nw := (n + 63) / 64
+	slab := make([]uint64, 2*nw*len(p.atoms))
+	T := make([][]uint64, len(p.atoms))
+	F := make([][]uint64, len(p.atoms))
+	for i := range p.atoms {
+		T[i] = slab[2*i*nw : (2*i+1)*nw]
+		F[i] = slab[(2*i+1)*nw : (2*i+2)*nw]
+	}
+	known := make([]uint64, nw)
+
+	// Diagnosis atoms through the name index.
+	if len(p.diagAtoms) > 0 {
+		var miss map[string][]int32
+		for i := 0; i < n; i++ {
+			if b.diag.IsNull(i) || b.diag.ValueLen(i) == 0 {
+				continue
+			}
+			setBit(known, i)
+			name := b.diag.Value(i)
+			list, ok := p.diagTrue[name]
+			if !ok {
+				if list, ok = miss[name]; !ok {
+					list = p.diagMatches(name)
+					if miss == nil {
+						miss = map[string][]int32{}
+					}
+					miss[strings.Clone(name)] = list
+				}
+			}
+			for _, id := range list {
+				setBit(T[id], i)
+			}
+		}
+		for _, id := range p.diagAtoms {
+			t, f := T[id], F[id]
+			for w := range f {
+				f[w] = known[w] &^ t[w]
+			}
+		}
+	}
+
+	// Other clinical atoms: one pass over the column each.
+	for _, id := range p.other {
+		e.clinicalAtom(&p.atoms[id], b, T[id], F[id])
+	}
+
+	// Genomic atoms through the gene / category index over the variant child table.
+	if len(p.genAll) > 0 {
+		clear(known)
+		for i := 0; i < n; i++ {
+			if b.sequenced.Value(i) || b.offsets[i+1] > b.offsets[i] {
+				setBit(known, i)
+			}
+		}
+		var cand []int32
+		for i := 0; i < n; i++ {
+			lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
+			if lo == hi {
+				continue
+			}
+			var report *int32
+			reportRead := false
+			for j := lo; j < hi; j++ {
+				cat := b.vCat.Value(j)
+				cand = cand[:0]
+				switch cat {
+				case string(criteria.SV):
+					cand = append(cand, p.svLeaf...)
+				case string(criteria.Signature):
+					cand = append(cand, p.sigLeaf...)
+				default:
+					if !b.vHugo.IsNull(j) {
+						cand = append(cand, p.byGene[b.vHugo.Value(j)]...)
+					}
+					cand = append(cand, p.anyGene...)
+				}
+				if len(cand) == 0 {
+					continue
+				}
+				if !reportRead {
+					report, reportRead = optDate(b.report, i), true
+				}
+				v := b.variant(j)
+				for _, id := range cand {
+					if e.variantMatches(p.atoms[id].gen, &v, report) {
+						setBit(T[id], i) // hit
+					}
+				}
+			}
+		}
+		for _, id := range p.genAll {
+			hit, f := T[id], F[id]
+			if p.atoms[id].gen.Negate {
+				for w := range f {
+					f[w] = hit[w]
+					hit[w] = known[w] &^ hit[w]
+				}
+			} else {
+				for w := range f {
+					f[w] = known[w] &^ hit[w]
+				}
+			}
+		}
+	}
+
+	// Rows that may match at all.
+	alive := make([]uint64, nw)
+	for i := 0; i < n; i++ {
+		if e.onDeceased || !b.deceased.Value(i) {
+			setBit(alive, i)
+		}
+	}
+
+	// Clause programs.
+	sc := &scratch{nw: nw}
+	results := make([][]uint64, len(e.clauses))
+	res := make([]uint64, nw*len(e.clauses))
+	for ci, c := range e.clauses {
+		t, f, owned := evalV(c.prog, T, F, sc)
+		r := res[ci*nw : (ci+1)*nw]
+		anyBit := uint64(0)
+		for w := range r {
+			r[w] = t[w] & alive[w]
+			anyBit |= r[w]
+		}
+		if owned {
+			sc.put(t, f)
+		}
+		if anyBit != 0 {
+			results[ci] = r
+		}
+	}
+
+	// Emit row-major: per word, collect (row, clause) pairs, sort, build.
+	var out []Match
+	type hit struct{ row, clause int32 }
+	var hits []hit
+	for w := 0; w < nw; w++ {
+		hits = hits[:0]
+		for ci, r := range results {
+			if r == nil {
+				continue
+			}
+			for x := r[w]; x != 0; x &= x - 1 {
+				hits = append(hits, hit{int32(w*64 + bits.TrailingZeros64(x)), int32(ci)})
+			}
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		slices.SortFunc(hits, func(a, b hit) int {
+			if a.row != b.row {
+				return int(a.row - b.row)
+			}
+			return int(a.clause - b.clause)
+		})
+		last := int32(-1)
+		var prof Profile
+		for _, h := range hits {
+			if h.row != last {
+				prof, last = b.profile(int(h.row)), h.row
+			}
+			out = append(out, e.newMatch(e.clauses[h.clause], &prof))
+		}
+	}
+	return detach(out), nil
+}
+
+// detach copies the strings of matches, which point into the record.
+func detach(ms []Match) []Match {
+	for i := range ms {
+		m := &ms[i]
+		m.Tenant, m.PatientID, m.SampleID = strings.Clone(m.Tenant), strings.Clone(m.PatientID), strings.Clone(m.SampleID)
+		for j := range m.Reasons {
+			m.Reasons[j].Alteration = strings.Clone(m.Reasons[j].Alteration)
+		}
+	}
+	return ms
+}
+
+// evalV evaluates a clause program; owned says the result buffers came
+// from sc and may be returned to it.
+func evalV(n *vnode, T, F [][]uint64, sc *scratch) (t, f []uint64, owned bool) {
+	if n.op == vAtom {
+		return T[n.atom], F[n.atom], false
+	}
+	t, f = sc.get(), sc.get()
+	kt, kf, ko := evalV(n.kids[0], T, F, sc)
+	copy(t, kt)
+	copy(f, kf)
+	if ko {
+		sc.put(kt, kf)
+	}
+	for _, k := range n.kids[1:] {
+		kt, kf, ko := evalV(k, T, F, sc)
+		if n.op == vAnd {
+			for w := range t {
+				t[w] &= kt[w]
+				f[w] |= kf[w]
+			}
+		} else {
+			for w := range t {
+				t[w] |= kt[w]
+				f[w] &= kf[w]
+			}
+		}
+		if ko {
+			sc.put(kt, kf)
+		}
+	}
+	return t, f, true
+}
+
+// clinicalAtom fills T and F of one non-diagnosis clinical atom.
+func (e *Engine) clinicalAtom(a *atom, b *batch, t, f []uint64) {
+	c := a.clin
+	put := func(i int, v Truth) {
+		switch v {
+		case True:
+			setBit(t, i)
+		case False:
+			setBit(f, i)
+		}
+	}
+	strs := func(col *array.String, s *criteria.StringSet) {
+		for i := 0; i < b.n; i++ {
+			if !col.IsNull(i) {
+				put(i, strField(s, col.Value(i)))
+			}
+		}
+	}
+	switch a.field {
+	case fAge:
+		col := b.birth
+		for i := 0; i < b.n; i++ {
+			if !col.IsNull(i) {
+				put(i, truth(birthHolds(c.Age.Op, int32(col.Value(i)), a.threshold)))
+			}
+		}
+	case fGender:
+		strs(b.gender, c.Gender)
+	case fTMB:
+		col := b.tmb
+		for i := 0; i < b.n; i++ {
+			if !col.IsNull(i) {
+				put(i, truth(c.TMB.Holds(col.Value(i))))
+			}
+		}
+	case fER:
+		strs(b.er, c.ER)
+	case fPR:
+		strs(b.pr, c.PR)
+	case fHER2:
+		strs(b.her2, c.HER2)
+	case fDiseaseStatus:
+		strs(b.disease, c.DiseaseStatus)
+	case fPriorLines:
+		col := b.lines
+		for i := 0; i < b.n; i++ {
+			if !col.IsNull(i) {
+				put(i, truth(c.PriorLines.Holds(float64(col.Value(i)))))
+			}
+		}
+	case fPDL1:
+		for i := 0; i < b.n; i++ {
+			put(i, pdl1Holds(c.PDL1, optF64(b.tps, i), optF64(b.cps, i), optStr(b.clone, i)))
+		}
+	case fECOG:
+		col := b.ecog
+		for i := 0; i < b.n; i++ {
+			if !col.IsNull(i) {
+				put(i, truth(ecogHolds(c, col.Value(i))))
+			}
+		}
+	case fRegion:
+		for i := 0; i < b.n; i++ {
+			if !b.region.IsNull(i) {
+				put(i, regionMatches(c.Regions, b.region.Value(i)))
+			}
+		}
+	}
+}
