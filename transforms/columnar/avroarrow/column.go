@@ -1,0 +1,305 @@
+package avroarrow
+
+import (
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// colKind is the physical layout of a column.
+type colKind uint8
+
+const (
+	cNull colKind = iota
+	cBool
+	cInt32
+	cInt64
+	cFloat32
+	cFloat64
+	cBinary
+	cFixed // fixed-size binary and Decimal128 (width 16)
+	cDict
+	cList
+	cMap
+	cStruct
+	cUnion
+)
+
+// column accumulates the values of one Arrow array in plain Go slices that
+// keep their capacity across batches, so that steady-state decoding does not
+// allocate. Appends are always one entry per parent entry, which makes a
+// column truncatable to any earlier length (see truncate), the basis of the
+// all-or-nothing row semantics.
+type column struct {
+	kind     colKind
+	dt       arrow.DataType
+	nullable bool
+	path     string
+
+	n     int
+	valid []byte // one byte per entry (1 valid, 0 null) when nullable
+
+	u8   []byte // booleans, one byte per entry
+	i32  []int32
+	i64  []int64
+	f32  []float32
+	f64  []float64
+	data []byte  // binary data, fixed-size values
+	offs []int32 // binary offsets, list/map offsets (leading 0)
+	tids []int8  // dense union type ids
+
+	width int // cFixed bytes per value
+
+	kids      []*column // list item; map key, value; struct fields; union children
+	fieldCols []*column // struct: per reader field index, nil when not projected
+	nullKid   int       // union: index of the null child, -1 when none
+	symbols   []string  // dict
+}
+
+func (c *column) reset() {
+	c.n = 0
+	c.valid = c.valid[:0]
+	c.u8 = c.u8[:0]
+	c.i32 = c.i32[:0]
+	c.i64 = c.i64[:0]
+	c.f32 = c.f32[:0]
+	c.f64 = c.f64[:0]
+	c.data = c.data[:0]
+	c.tids = c.tids[:0]
+	c.offs = append(c.offs[:0], 0)
+	for _, k := range c.kids {
+		k.reset()
+	}
+}
+
+// ok records one valid entry whose value has been appended.
+func (c *column) ok() {
+	c.n++
+	if c.nullable {
+		c.valid = append(c.valid, 1)
+	}
+}
+
+// appendNull appends a null entry, or a zero value when the column is not
+// nullable (the children of a null struct).
+func (c *column) appendNull() {
+	switch c.kind {
+	case cNull:
+		c.n++
+		return
+	case cBool:
+		c.u8 = append(c.u8, 0)
+	case cInt32, cDict:
+		c.i32 = append(c.i32, 0)
+	case cInt64:
+		c.i64 = append(c.i64, 0)
+	case cFloat32:
+		c.f32 = append(c.f32, 0)
+	case cFloat64:
+		c.f64 = append(c.f64, 0)
+	case cBinary:
+		c.offs = append(c.offs, int32(len(c.data)))
+	case cFixed:
+		for i := 0; i < c.width; i++ {
+			c.data = append(c.data, 0)
+		}
+	case cList, cMap:
+		c.offs = append(c.offs, c.offs[len(c.offs)-1])
+	case cStruct:
+		for _, k := range c.kids {
+			k.appendNull()
+		}
+	case cUnion:
+		k := c.nullKid
+		if k < 0 {
+			k = 0
+		}
+		c.tids = append(c.tids, int8(k))
+		c.i32 = append(c.i32, int32(c.kids[k].n))
+		c.kids[k].appendNull()
+		c.n++
+		return
+	}
+	c.n++
+	if c.nullable {
+		c.valid = append(c.valid, 0)
+	}
+}
+
+// truncate cuts the column back to n entries. Children are cut even when
+// the column itself has n entries: a failed list or map value fills its
+// child before appending its own entry.
+func (c *column) truncate(n int) {
+	if n > c.n {
+		return
+	}
+	c.n = n
+	if c.nullable {
+		c.valid = c.valid[:n]
+	}
+	switch c.kind {
+	case cBool:
+		c.u8 = c.u8[:n]
+	case cInt32, cDict:
+		c.i32 = c.i32[:n]
+	case cInt64:
+		c.i64 = c.i64[:n]
+	case cFloat32:
+		c.f32 = c.f32[:n]
+	case cFloat64:
+		c.f64 = c.f64[:n]
+	case cBinary:
+		c.offs = c.offs[:n+1]
+		c.data = c.data[:c.offs[n]]
+	case cFixed:
+		c.data = c.data[:n*c.width]
+	case cList, cMap:
+		c.offs = c.offs[:n+1]
+		for _, k := range c.kids {
+			k.truncate(int(c.offs[n]))
+		}
+	case cStruct:
+		for _, k := range c.kids {
+			k.truncate(n)
+		}
+	case cUnion:
+		c.tids = c.tids[:n]
+		c.i32 = c.i32[:n]
+		counts := make([]int, len(c.kids))
+		for _, t := range c.tids {
+			counts[t]++
+		}
+		for i, k := range c.kids {
+			k.truncate(counts[i])
+		}
+	}
+}
+
+// size is the number of bytes the column holds, for batch size limits.
+func (c *column) size() int {
+	s := len(c.valid)/8 + len(c.u8)/8 + 4*len(c.i32) + 8*len(c.i64) + 4*len(c.f32) + 8*len(c.f64) +
+		len(c.data) + 4*len(c.offs) + len(c.tids)
+	for _, k := range c.kids {
+		s += k.size()
+	}
+	return s
+}
+
+func bufFrom(mem memory.Allocator, b []byte) *memory.Buffer {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(len(b))
+	copy(buf.Bytes(), b)
+	return buf
+}
+
+func asBytes[T int32 | int64 | float32 | float64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// bitmapFrom packs one-byte-per-entry flags into an Arrow bitmap.
+func bitmapFrom(mem memory.Allocator, flags []byte) (*memory.Buffer, int) {
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(int(bitutil.BytesForBits(int64(len(flags)))))
+	bm := buf.Bytes()
+	clear(bm)
+	zeros := 0
+	for i, f := range flags {
+		if f != 0 {
+			bm[i>>3] |= 1 << (uint(i) & 7)
+		} else {
+			zeros++
+		}
+	}
+	return buf, zeros
+}
+
+// finish builds the Arrow data of the column's current contents. The caller
+// owns the result and must Release it.
+func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
+	var validity *memory.Buffer
+	nulls := 0
+	if c.nullable && c.kind != cNull && c.kind != cUnion {
+		zeros := 0
+		for _, v := range c.valid {
+			if v == 0 {
+				zeros++
+			}
+		}
+		if zeros > 0 {
+			validity, nulls = bitmapFrom(mem, c.valid)
+		}
+	}
+	var bufs []*memory.Buffer
+	var kids []arrow.ArrayData
+	var dict arrow.ArrayData
+	switch c.kind {
+	case cNull:
+		bufs = []*memory.Buffer{nil}
+		nulls = c.n
+	case cBool:
+		vals, _ := bitmapFrom(mem, c.u8)
+		bufs = []*memory.Buffer{validity, vals}
+	case cInt32:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i32))}
+	case cDict:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i32))}
+		b := array.NewStringBuilder(mem)
+		b.AppendValues(c.symbols, nil)
+		arr := b.NewArray()
+		b.Release()
+		dict = arr.Data()
+		dict.Retain()
+		arr.Release()
+	case cInt64:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i64))}
+	case cFloat32:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.f32))}
+	case cFloat64:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.f64))}
+	case cBinary:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs)), bufFrom(mem, c.data)}
+	case cFixed:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, c.data)}
+	case cList:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs))}
+		kids = []arrow.ArrayData{c.kids[0].finish(mem)}
+	case cMap:
+		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs))}
+		k, v := c.kids[0].finish(mem), c.kids[1].finish(mem)
+		entries := array.NewData(c.dt.(*arrow.MapType).Elem(), c.kids[0].n, []*memory.Buffer{nil}, []arrow.ArrayData{k, v}, 0, 0)
+		k.Release()
+		v.Release()
+		kids = []arrow.ArrayData{entries}
+	case cStruct:
+		bufs = []*memory.Buffer{validity}
+		for _, k := range c.kids {
+			kids = append(kids, k.finish(mem))
+		}
+	case cUnion:
+		tids := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.tids))), len(c.tids))
+		bufs = []*memory.Buffer{nil, bufFrom(mem, tids), bufFrom(mem, asBytes(c.i32))}
+		for _, k := range c.kids {
+			kids = append(kids, k.finish(mem))
+		}
+	}
+	d := array.NewData(c.dt, c.n, bufs, kids, nulls, 0)
+	if dict != nil {
+		d.SetDictionary(dict)
+		dict.Release()
+	}
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	for _, k := range kids {
+		k.Release()
+	}
+	return d
+}

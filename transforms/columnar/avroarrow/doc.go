@@ -1,0 +1,33 @@
+// Package avroarrow decodes Avro records straight into Arrow columns.
+//
+// A Decoder is built once from a reader schema and a projection (dotted
+// paths such as "variant.hugo_symbol"); it lays out the Arrow columns, as
+// nested Struct columns or, WithFlatten, as flattened top-level columns. For
+// each writer schema (found by Confluent schema id through a SchemaSource,
+// or given to Compile) it compiles a small program of decode operations that
+// resolves the writer schema against the reader schema the Avro way: type
+// promotions, defaults for fields the writer lacks, skipped writer fields,
+// enum symbols by name, union branches by type. Unprojected fields are
+// skipped without allocating.
+//
+// Values are appended to plain Go slices that keep their capacity from batch
+// to batch, so steady-state decoding allocates nothing per record; Flush
+// copies them into Arrow buffers from the configured allocator and returns an
+// arrow.RecordBatch. A record that fails to decode appends nothing: every
+// column is cut back to the last whole row.
+//
+// Type mapping: boolean, int, long, float, double, bytes, string and fixed map
+// to their Arrow counterparts; date to Date32, time-millis to Time32(ms),
+// time-micros to Time64(us), timestamp-millis/micros to Timestamp(ms/us, UTC),
+// decimal (bytes or fixed, precision up to 38) to Decimal128, uuid to String;
+// enums to Dictionary(Int32, String) with the reader's symbols; records to
+// Struct; arrays to List; maps to Map(String, V); the unions ["null", T] to a
+// nullable T and other unions to a DenseUnion with one child per branch.
+//
+// Hostile input never panics and never allocates more than it holds: every
+// length and item count is checked against the bytes left before use, and an
+// item limit (WithMaxItems) bounds arrays of zero-byte items. Recursive
+// schemas are rejected. Strings are not validated as UTF-8.
+//
+// The package never imports Beam; transforms/columnar wraps it for pipelines.
+package avroarrow
