@@ -1,0 +1,83 @@
+// Package join provides Flink-style joins for the Apache Beam Go SDK built
+// only from Beam primitives (GroupByKey, stateful DoFns with event-time
+// timers): window joins, interval joins, temporal (as-of) joins and
+// broadcast joins. Nothing in it depends on one runner; the stateful joins
+// need a runner with state and timers (Prism, Flink, Dataflow), not the
+// direct runner.
+//
+// # Rows
+//
+// Every input is a PCollection<KV<string, []byte>>: the join key and an
+// encoded payload, with the element's event timestamp as the row's time.
+// Keeping payloads as bytes lets one registered set of DoFns serve every
+// row type (Beam Go needs DoFns registered per concrete type) and keeps
+// shuffles on Beam's cheapest coder; callers encode and decode at the edges.
+// Changelogs (the versioned side of a temporal join, the small side of a
+// broadcast join) are PCollection<Change>, keyed by Change.Key.
+//
+// # Window join
+//
+// [Window] and [CoGroup] join 2 to [MaxInputs] inputs that share one
+// windowing strategy (fixed, sliding or session windows; apply
+// beam.WindowInto first). Rows meet when they have the same key and window.
+// [Inner], [LeftOuter] and [FullOuter] choose which combinations are
+// emitted. Results fire when the watermark passes the end of the window
+// (Beam's default trigger), carry the window's maximum timestamp
+// (end - 1 ms) and report the window in Start/End. Session windows merge
+// across inputs as they would in a CoGroupByKey. Late data follows the
+// windowing strategy: with the default zero allowed lateness the runner drops
+// rows behind the watermark; with beam.AllowedLateness and a trigger set on
+// WindowInto, late rows fire further panes. Window state is the runner's
+// window state and is released at window end plus allowed lateness, so
+// [StateTTL] does not apply.
+//
+// [Batched] selects the batched path for fixed and sliding windows: rows
+// are grouped per bundle, window and key shard into one [RowBatch] before
+// the shuffle and hash-joined per shard after it. The results are the same;
+// the number of elements crossing the runner falls by the batch size. The
+// batched path drops late data (it re-windows internally with zero
+// lateness).
+//
+// # Interval join
+//
+// [Interval] joins left row a and right row b of the same key when
+// a.ts + lower <= b.ts <= a.ts + upper. A pair is emitted as soon as its
+// second row arrives, timestamped max(a.ts, b.ts). With [LeftOuter], a left
+// row that met nothing is emitted (Matched false, timestamped a.ts, which
+// the join holds the watermark for) once the watermark passes
+// a.ts + upper + allowed lateness. A left row is kept until the watermark
+// passes a.ts + upper + lateness, a right row until b.ts - lower + lateness
+// (both capped by [StateTTL]); an event-time timer clears them. A row whose
+// key has already been cleaned past the point the row needs is late: it goes
+// to the late output with a reason, never silently dropped.
+//
+// # Temporal join
+//
+// [Temporal] joins each left row with the version of the right side (a
+// changelog keyed by primary key, versioned by event time) valid at the left
+// row's event time: the latest version with ts <= left ts, none if that
+// version is a deletion. Left rows wait until the watermark reaches their
+// time, so every version that could apply has arrived; the result carries
+// the left row's timestamp. Versions that no future row can meet are pruned
+// as the watermark passes; [StateTTL] drops a key's versions that many
+// milliseconds after the last one. Late left rows go to the late output.
+// [Latest] is the processing-time variant: a left row meets the latest
+// version that has arrived, immediately, without waiting for the watermark.
+//
+// # Broadcast join
+//
+// [Broadcast] replicates a small changelog (upserts and deletions) to a
+// number of shards and routes each batch of the large side to one shard,
+// where a registered [EvalFunc] receives the whole batch with the current
+// broadcast table. With [StateTTL] the shard keeps the batches for that
+// long (in event time) and re-evaluates them when the table changes,
+// telling the function which keys changed. Results are emitted when the
+// function emits them (processing order, not event-time complete).
+//
+// # State TTL and late data
+//
+// Every stateful join accepts [StateTTL] and [AllowedLateness]. A key's
+// "cleanup point" is the latest event-time timer that fired for it; rows
+// older than that (by more than the allowed lateness) are reported on the
+// late output as [Late] values.
+package join

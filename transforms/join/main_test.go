@@ -1,0 +1,95 @@
+package join
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+)
+
+func TestMain(m *testing.M) {
+	ptest.MainWithDefault(m, "prism")
+}
+
+func init() {
+	register.Function2x0(stampRow)
+	register.Function2x0(fmtTuple)
+	register.Function2x0(fmtGroup)
+	register.Function2x0(fmtPair)
+	register.Function2x0(fmtLate)
+	register.Emitter3[beam.EventTime, string, []byte]()
+	register.Emitter1[string]()
+	beam.RegisterType(typeOf[testRow]())
+}
+
+// testRow is an input row of a test: key, event time in ms, payload.
+type testRow struct {
+	Key  string
+	TS   int64
+	Data string
+}
+
+func stampRow(r testRow, emit func(beam.EventTime, string, []byte)) {
+	emit(mtime.FromMilliseconds(r.TS), r.Key, []byte(r.Data))
+}
+
+// rowsOf builds a timestamped PCollection<KV<string, []byte>> from rows.
+func rowsOf(s beam.Scope, rows []testRow) beam.PCollection {
+	if len(rows) == 0 {
+		return beam.ParDo(s, stampRow, beam.CreateList(s, []testRow{}))
+	}
+	return beam.ParDo(s, stampRow, beam.CreateList(s, rows))
+}
+
+func tupleString(t Tuple) string {
+	parts := make([]string, len(t.Rows))
+	for i, r := range t.Rows {
+		if t.Has(i) {
+			parts[i] = string(r)
+		} else {
+			parts[i] = "-"
+		}
+	}
+	return fmt.Sprintf("%s@%d-%d:%s", t.Key, t.Start, t.End, strings.Join(parts, ","))
+}
+
+func fmtTuple(t Tuple, emit func(string)) { emit(tupleString(t)) }
+
+func fmtGroup(g Group, emit func(string)) {
+	parts := make([]string, len(g.Sides))
+	for i, side := range g.Sides {
+		ss := make([]string, len(side))
+		for j, r := range side {
+			ss[j] = string(r)
+		}
+		sort.Strings(ss)
+		parts[i] = strings.Join(ss, "+")
+	}
+	emit(fmt.Sprintf("%s@%d-%d:%s", g.Key, g.Start, g.End, strings.Join(parts, "|")))
+}
+
+func pairString(p Pair) string {
+	if !p.Matched {
+		return fmt.Sprintf("%s:%s@%d-", p.Key, p.Left, p.LeftTS)
+	}
+	return fmt.Sprintf("%s:%s@%d,%s@%d", p.Key, p.Left, p.LeftTS, p.Right, p.RightTS)
+}
+
+func fmtPair(p Pair, emit func(string)) { emit(pairString(p)) }
+
+func fmtLate(l Late, emit func(string)) { emit(fmt.Sprintf("late:%d:%s:%s@%d", l.Side, l.Key, l.Data, l.TS)) }
+
+// strs formats a PCollection of join results as strings in the global window,
+// ready for passert.
+func strs(s beam.Scope, fn any, col beam.PCollection) beam.PCollection {
+	out := beam.ParDo(s, fn, col)
+	return beam.WindowInto(s, window.NewGlobalWindows(), out)
+}
