@@ -217,6 +217,10 @@ func (s *Server) route(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	m := r.Method
 	n := len(p)
+	if n >= 2 && (p[0] == "subjects" || p[0] == "config") && p[1] == "" ||
+		n >= 3 && p[0] == "compatibility" && p[2] == "" {
+		return nil, errf(404, CodeSubjectNotFound, "empty subject name in %s", r.URL.Path)
+	}
 	switch {
 	case n == 0:
 		if m == http.MethodGet {
@@ -375,6 +379,9 @@ func (s *Server) history(sub *subjectEntry) []*compat.Schema {
 
 // commit makes rec durable, then applies it.
 func (s *Server) commit(rec *logRecord) error {
+	if err := s.st.validate(rec); err != nil {
+		return fmt.Errorf("registry: refusing to log %s: %w", rec.Op, err)
+	}
 	if s.log != nil {
 		if err := s.log.append(rec); err != nil {
 			return err

@@ -345,6 +345,8 @@ func TestBadInput(t *testing.T) {
 		{"permanent version before soft", "DELETE", "/subjects/r-value/versions/1?permanent=true", "", 404, 40407, ""},
 		{"unknown endpoint", "GET", "/nowhere", "", 404, 404, "no such endpoint"},
 		{"wrong method", "PATCH", "/subjects/r-value/versions", "", 405, 405, ""},
+		{"empty subject", "POST", "/subjects//versions", schemaBody(recV1), 404, 40401, "empty subject"},
+		{"empty subject config", "PUT", "/config//", `{"compatibility":"FULL"}`, 200, 0, ""},
 		{"bad escape", "GET", "/subjects/%zz/versions", "", 404, 0, ""},
 	}
 	for _, tt := range tests {

@@ -100,6 +100,54 @@ func (st *state) subject(name string) *subjectEntry {
 	return s
 }
 
+// validate reports whether apply would accept r, without changing st.
+// The server validates before logging, so that a record that is logged can
+// always be replayed.
+func (st *state) validate(r *logRecord) error {
+	switch r.Op {
+	case "register":
+		if r.ID < 1 || r.Version < 1 || r.Subject == "" {
+			return fmt.Errorf("registration with subject %q, version %d, id %d", r.Subject, r.Version, r.ID)
+		}
+		p, err := compat.Parse(r.Schema)
+		if err != nil {
+			return fmt.Errorf("schema id %d: %w", r.ID, err)
+		}
+		norm := p.Normalized()
+		if sub := st.subjects[r.Subject]; sub != nil && sub.find(r.Version) != nil {
+			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
+		}
+		if old, ok := st.schemas[r.ID]; ok && old.norm != norm {
+			return fmt.Errorf("id %d registered again with a different schema", r.ID)
+		}
+		if other, ok := st.byNorm[norm]; ok && other != r.ID {
+			return fmt.Errorf("schema of id %d registered again as id %d", other, r.ID)
+		}
+	case "delete_version":
+		sub := st.subjects[r.Subject]
+		if sub == nil || sub.find(r.Version) == nil {
+			return fmt.Errorf("delete of unknown version %d in subject %q", r.Version, r.Subject)
+		}
+	case "delete_subject":
+		if st.subjects[r.Subject] == nil {
+			return fmt.Errorf("delete of unknown subject %q", r.Subject)
+		}
+	case "config":
+		if r.Level != "" {
+			if _, err := compat.ParseLevel(r.Level); err != nil {
+				return err
+			}
+		}
+	case "mode":
+		if r.Mode != "READWRITE" && r.Mode != "READONLY" {
+			return fmt.Errorf("unknown mode %q", r.Mode)
+		}
+	default:
+		return fmt.Errorf("unknown operation %q", r.Op)
+	}
+	return nil
+}
+
 // apply performs one logged change. It is used both live (after the record
 // is durable) and when replaying the log, so it must be deterministic.
 func (st *state) apply(r *logRecord) error {
@@ -113,6 +161,9 @@ func (st *state) apply(r *logRecord) error {
 			return fmt.Errorf("schema id %d: %w", r.ID, err)
 		}
 		norm := p.Normalized()
+		if st.subjects[r.Subject] != nil && st.subjects[r.Subject].find(r.Version) != nil {
+			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
+		}
 		if old, ok := st.schemas[r.ID]; ok {
 			if old.norm != norm {
 				return fmt.Errorf("id %d registered again with a different schema", r.ID)
@@ -123,9 +174,6 @@ func (st *state) apply(r *logRecord) error {
 			}
 			st.schemas[r.ID] = &storedSchema{id: r.ID, text: r.Schema, parsed: p, norm: norm}
 			st.byNorm[norm] = r.ID
-		}
-		if st.subjects[r.Subject] != nil && st.subjects[r.Subject].find(r.Version) != nil {
-			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
 		}
 		if r.ID >= st.nextID {
 			st.nextID = r.ID + 1
