@@ -150,7 +150,8 @@ func WithHTTPClient(hc *http.Client) ClientOption {
 	return func(c *clientConfig) { c.httpClient = hc }
 }
 
-// WithTimeout bounds every request (default 5s).
+// WithTimeout bounds every request (default 5s). It is ignored when
+// WithHTTPClient is also given.
 func WithTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) { c.timeout = d }
 }
