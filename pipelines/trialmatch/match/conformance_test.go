@@ -399,7 +399,10 @@ func TestMatchMinerConformance(t *testing.T) {
 
 func TestAgeBoundary(t *testing.T) {
 	ref := referenceDir(t)
-	day := func(y, m, d int) *int32 { v := match.Day(time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)); return &v }
+	day := func(y, m, d int) *int32 {
+		v := match.Day(time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC))
+		return &v
+	}
 	// older_than_18 (">18") and younger_than_18 ("<18") share protocol 18-0000.
 	for _, c := range []struct {
 		trial string

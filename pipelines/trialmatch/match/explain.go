@@ -32,6 +32,24 @@ type Explanation struct {
 // arm (or one not compiled, e.g. closed) is an error.
 func (e *Engine) Explain(p *Profile, protocolNo, armCode string) ([]Explanation, error) {
 	var out []Explanation
+	armOpen := false
+	for _, c := range e.clauses {
+		if c.trial.ProtocolNo == protocolNo && c.level == LevelStep {
+			for _, st := range c.trial.Steps {
+				for _, a := range st.Arms {
+					if a.Code == armCode && (e.onClosed || !a.Suspended) {
+						armOpen = true
+					}
+				}
+			}
+		}
+		if c.trial.ProtocolNo == protocolNo && c.level != LevelStep && c.armCode == armCode {
+			armOpen = true
+		}
+	}
+	if !armOpen {
+		return nil, fmt.Errorf("match: protocol %q has no open arm %q among the compiled trials", protocolNo, armCode)
+	}
 	for _, c := range e.clauses {
 		if c.trial.ProtocolNo != protocolNo {
 			continue
@@ -62,9 +80,6 @@ func (e *Engine) Explain(p *Profile, protocolNo, armCode string) ([]Explanation,
 			}
 		})
 		out = append(out, x)
-	}
-	if out == nil {
-		return nil, fmt.Errorf("match: no compiled clause for protocol %q arm %q", protocolNo, armCode)
 	}
 	return out, nil
 }
