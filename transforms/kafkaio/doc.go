@@ -1,0 +1,34 @@
+// Package kafkaio is a native Kafka source and sink for the Beam Go SDK,
+// built on franz-go. Unlike Beam's cross-language KafkaIO it needs no Java
+// expansion service and runs on Prism, the direct runner, Flink and
+// Dataflow alike.
+//
+// Read is a splittable DoFn with one restriction per topic-partition offset
+// range (the shape of Beam's io/natsio). In bounded mode (the default) the
+// end offsets are taken when the pipeline starts reading and the read stops
+// there. In unbounded mode (Unbounded) each partition is polled forever with
+// sdf.ProcessContinuation, new partitions are discovered while the pipeline
+// runs, and a per-partition watermark estimator follows record timestamps;
+// a partition that stays idle (caught up, no new records) for the idle
+// timeout advances its watermark with the wall clock so it does not hold
+// the pipeline's watermark back forever.
+//
+// Start positions are StartEarliest (default), StartLatest, StartCommitted
+// (the consumer group's committed offsets) and StartAt (the first offset at
+// or after a timestamp). With a consumer group (Group), the offsets a bundle
+// read are committed only after the runner has durably processed the bundle
+// (bundle finalization), which gives at-least-once delivery across
+// restarts.
+//
+// Every element is a Record that keeps topic, partition, offset, timestamp,
+// key, headers and value.
+//
+// Write produces Records with franz-go's idempotent producer, with the key
+// and headers of each element. It flushes in FinishBundle and fails the
+// bundle on any produce error; Transactional makes every bundle one Kafka
+// transaction.
+//
+// Connection settings (brokers, SASL PLAIN/SCRAM, TLS) are plain exported
+// fields of Conn, because DoFns are serialized to workers; clients are
+// built in Setup.
+package kafkaio

@@ -1,0 +1,142 @@
+package kafkaio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func init() {
+	register.DoFn2x1[context.Context, Record, error](&writeFn{})
+}
+
+// Write produces every Record of col (a PCollection<Record>) to the Kafka
+// cluster at brokers, with the record's key, headers and timestamp (the
+// produce time when zero). A record with an empty Topic goes to the
+// ToTopic topic. The producer is idempotent; each bundle is flushed before
+// it finishes and fails on any produce error.
+func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOption) {
+	s = s.Scope("kafkaio.Write")
+	cfg := writeConfig{conn: Conn{Brokers: brokers}}
+	for _, o := range opts {
+		o.applyWrite(&cfg)
+	}
+	if err := cfg.conn.Validate(); err != nil {
+		panic(fmt.Sprintf("kafkaio.Write: %v", err))
+	}
+	beam.ParDo0(s, &writeFn{Conn: cfg.conn, Topic: cfg.topic, TxnPrefix: cfg.transactional,
+		KeepPartition: cfg.keepPartition, LingerMillis: cfg.linger.Milliseconds()}, col)
+}
+
+type writeFn struct {
+	Conn          Conn
+	Topic         string
+	TxnPrefix     string
+	KeepPartition bool
+	LingerMillis  int64
+
+	cl *kgo.Client
+
+	mu       sync.Mutex
+	firstErr error
+	promise  func(*kgo.Record, error)
+}
+
+func (fn *writeFn) Setup() error {
+	opts, err := fn.Conn.Opts()
+	if err != nil {
+		return err
+	}
+	opts = append(opts, kgo.ProducerLinger(time.Duration(fn.LingerMillis)*time.Millisecond),
+		kgo.RecordPartitioner(partitioner(fn.KeepPartition)))
+	if fn.TxnPrefix != "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		opts = append(opts, kgo.TransactionalID(fn.TxnPrefix+"-"+hex.EncodeToString(b[:])))
+	}
+	fn.cl, err = kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafkaio: producer: %w", err)
+	}
+	fn.promise = func(r *kgo.Record, err error) {
+		if err == nil {
+			return
+		}
+		fn.mu.Lock()
+		if fn.firstErr == nil {
+			fn.firstErr = fmt.Errorf("kafkaio: produce to %s: %w", r.Topic, err)
+		}
+		fn.mu.Unlock()
+	}
+	return nil
+}
+
+func (fn *writeFn) StartBundle(context.Context) error {
+	fn.mu.Lock()
+	fn.firstErr = nil
+	fn.mu.Unlock()
+	if fn.TxnPrefix != "" {
+		if err := fn.cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("kafkaio: begin transaction: %w", err)
+		}
+	}
+	return nil
+}
+
+func (fn *writeFn) ProcessElement(ctx context.Context, r Record) error {
+	kr := r.Kgo()
+	if kr.Topic == "" {
+		kr.Topic = fn.Topic
+	}
+	if kr.Topic == "" {
+		return errors.New("kafkaio: record without a topic and no ToTopic given")
+	}
+	if !fn.KeepPartition {
+		kr.Partition = 0
+	}
+	fn.cl.Produce(ctx, kr, fn.promise)
+	return nil
+}
+
+func (fn *writeFn) FinishBundle(ctx context.Context) error {
+	flushErr := fn.cl.Flush(ctx)
+	fn.mu.Lock()
+	err := fn.firstErr
+	fn.mu.Unlock()
+	if err == nil && flushErr != nil {
+		err = fmt.Errorf("kafkaio: flush: %w", flushErr)
+	}
+	if fn.TxnPrefix != "" {
+		end := kgo.TryCommit
+		if err != nil {
+			end = kgo.TryAbort
+		}
+		if txErr := fn.cl.EndTransaction(ctx, end); txErr != nil && err == nil {
+			err = fmt.Errorf("kafkaio: commit transaction: %w", txErr)
+		}
+	}
+	return err
+}
+
+func (fn *writeFn) Teardown() {
+	if fn.cl != nil {
+		fn.cl.Close()
+	}
+}
+
+// partitioner hashes keys as Kafka's Java client does, or keeps each
+// record's own partition.
+func partitioner(keep bool) kgo.Partitioner {
+	if keep {
+		return kgo.ManualPartitioner()
+	}
+	return kgo.StickyKeyPartitioner(nil)
+}
