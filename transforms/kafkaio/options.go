@@ -81,7 +81,9 @@ func WithProcessingTime() ReadOption { return readOpt(func(c *readConfig) { c.pr
 // IdleTimeout is how long a caught-up partition with no new records waits
 // before its watermark follows the wall clock (minus the timeout), so one
 // quiet partition does not hold the watermark forever (default 10s).
-func IdleTimeout(d time.Duration) ReadOption { return readOpt(func(c *readConfig) { c.idleTimeout = d }) }
+func IdleTimeout(d time.Duration) ReadOption {
+	return readOpt(func(c *readConfig) { c.idleTimeout = d })
+}
 
 // PollWait bounds each fetch from a partition (default 250ms).
 func PollWait(d time.Duration) ReadOption { return readOpt(func(c *readConfig) { c.pollWait = d }) }
@@ -94,7 +96,9 @@ func CheckpointEvery(d time.Duration) ReadOption {
 
 // DiscoverEvery is how often an unbounded read looks for new partitions
 // (default 5s).
-func DiscoverEvery(d time.Duration) ReadOption { return readOpt(func(c *readConfig) { c.discoverEach = d }) }
+func DiscoverEvery(d time.Duration) ReadOption {
+	return readOpt(func(c *readConfig) { c.discoverEach = d })
+}
 
 // WriteOption configures Write.
 type WriteOption interface{ applyWrite(*writeConfig) }
