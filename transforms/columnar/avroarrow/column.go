@@ -1,6 +1,9 @@
 package avroarrow
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -84,30 +87,10 @@ func (c *column) ok() {
 }
 
 // appendNull appends a null entry, or a zero value when the column is not
-// nullable (the children of a null struct).
+// nullable (the children of a null struct). Leaf and list storage is filled
+// lazily (see fill), so a null costs a counter and a validity byte.
 func (c *column) appendNull() {
 	switch c.kind {
-	case cNull:
-		c.n++
-		return
-	case cBool:
-		c.u8 = append(c.u8, 0)
-	case cInt32, cDict:
-		c.i32 = append(c.i32, 0)
-	case cInt64:
-		c.i64 = append(c.i64, 0)
-	case cFloat32:
-		c.f32 = append(c.f32, 0)
-	case cFloat64:
-		c.f64 = append(c.f64, 0)
-	case cBinary:
-		c.offs = append(c.offs, int32(len(c.data)))
-	case cFixed:
-		for i := 0; i < c.width; i++ {
-			c.data = append(c.data, 0)
-		}
-	case cList, cMap:
-		c.offs = append(c.offs, c.offs[len(c.offs)-1])
 	case cStruct:
 		for _, k := range c.kids {
 			k.appendNull()
@@ -122,10 +105,52 @@ func (c *column) appendNull() {
 		c.kids[k].appendNull()
 		c.n++
 		return
+	case cNull:
+		c.n++
+		return
 	}
 	c.n++
 	if c.nullable {
 		c.valid = append(c.valid, 0)
+	}
+}
+
+// zeros extends s to n elements, the new ones zero.
+func zeros[T any](s []T, n int) []T {
+	if len(s) >= n {
+		return s
+	}
+	old := len(s)
+	s = slices.Grow(s, n-old)[:n]
+	clear(s[old:])
+	return s
+}
+
+// fill brings the value storage of a leaf or list column up to its entry
+// count: entries appended by appendNull get zero values (empty strings and
+// lists). Value appends call it only when storage lags behind.
+func (c *column) fill() {
+	switch c.kind {
+	case cBool:
+		c.u8 = zeros(c.u8, c.n)
+	case cInt32, cDict:
+		c.i32 = zeros(c.i32, c.n)
+	case cInt64:
+		c.i64 = zeros(c.i64, c.n)
+	case cFloat32:
+		c.f32 = zeros(c.f32, c.n)
+	case cFloat64:
+		c.f64 = zeros(c.f64, c.n)
+	case cFixed:
+		c.data = zeros(c.data, c.n*c.width)
+	case cBinary:
+		for len(c.offs) < c.n+1 {
+			c.offs = append(c.offs, int32(len(c.data)))
+		}
+	case cList, cMap:
+		for len(c.offs) < c.n+1 {
+			c.offs = append(c.offs, c.offs[len(c.offs)-1])
+		}
 	}
 }
 
@@ -136,6 +161,7 @@ func (c *column) truncate(n int) {
 	if n > c.n {
 		return
 	}
+	c.fill()
 	c.n = n
 	if c.nullable {
 		c.valid = c.valid[:n]
@@ -202,37 +228,42 @@ func asBytes[T int32 | int64 | float32 | float64](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
 }
 
-// bitmapFrom packs one-byte-per-entry flags into an Arrow bitmap.
+// bitmapFrom packs one-byte-per-entry flags (each 0 or 1) into an Arrow
+// bitmap and counts the zeros, eight flags at a time.
 func bitmapFrom(mem memory.Allocator, flags []byte) (*memory.Buffer, int) {
 	buf := memory.NewResizableBuffer(mem)
 	buf.Resize(int(bitutil.BytesForBits(int64(len(flags)))))
 	bm := buf.Bytes()
-	clear(bm)
-	zeros := 0
-	for i, f := range flags {
-		if f != 0 {
-			bm[i>>3] |= 1 << (uint(i) & 7)
-		} else {
-			zeros++
-		}
+	ones := 0
+	i := 0
+	for ; i+8 <= len(flags); i += 8 {
+		x := binary.LittleEndian.Uint64(flags[i:])
+		b := byte((x * 0x0102040810204080) >> 56)
+		bm[i>>3] = b
+		ones += bits.OnesCount8(b)
 	}
-	return buf, zeros
+	if i < len(flags) {
+		var b byte
+		for j, f := range flags[i:] {
+			b |= f << uint(j)
+		}
+		bm[i>>3] = b
+		ones += bits.OnesCount8(b)
+	}
+	return buf, len(flags) - ones
 }
 
 // finish builds the Arrow data of the column's current contents. The caller
 // owns the result and must Release it.
 func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
+	c.fill()
 	var validity *memory.Buffer
 	nulls := 0
 	if c.nullable && c.kind != cNull && c.kind != cUnion {
-		zeros := 0
-		for _, v := range c.valid {
-			if v == 0 {
-				zeros++
-			}
-		}
-		if zeros > 0 {
-			validity, nulls = bitmapFrom(mem, c.valid)
+		validity, nulls = bitmapFrom(mem, c.valid)
+		if nulls == 0 {
+			validity.Release()
+			validity = nil
 		}
 	}
 	var bufs []*memory.Buffer

@@ -211,9 +211,6 @@ func (d *Decoder) Append(p *Program, body []byte) error {
 	if err == nil && d.p != len(body) {
 		err = &DecodeError{Offset: d.p, Err: fmt.Errorf("%w: %d bytes", ErrTrailingBytes, len(body)-d.p)}
 	}
-	if err == nil && d.lay.overflow() {
-		err = fmt.Errorf("%w: a column passed 2 GiB after %d rows", ErrTooLarge, d.rows)
-	}
 	d.buf = nil
 	if err != nil {
 		for _, c := range d.lay.cols {
@@ -224,15 +221,6 @@ func (d *Decoder) Append(p *Program, body []byte) error {
 	d.rows++
 	d.inBytes += len(body)
 	return nil
-}
-
-func (l *layout) overflow() bool {
-	for _, c := range l.cols {
-		if c.kind == cBinary && len(c.data) > math.MaxInt32 {
-			return true
-		}
-	}
-	return false
 }
 
 // Rows is the number of rows since the last Flush.
@@ -487,6 +475,14 @@ func (d *Decoder) exec(o *op) error {
 		return d.exec(&o.kids[i])
 	case oSetNull:
 		for _, c := range o.nulls {
+			if c.kind < cStruct && c.kind != cNull {
+				// Leaves and lists fill their values lazily.
+				c.n++
+				if c.nullable {
+					c.valid = append(c.valid, 0)
+				}
+				continue
+			}
 			c.appendNull()
 		}
 	case oBool:
@@ -499,6 +495,9 @@ func (d *Decoder) exec(o *op) error {
 		}
 		d.p++
 		c := o.col
+		if len(c.u8) != c.n {
+			c.fill()
+		}
 		c.u8 = append(c.u8, b)
 		c.ok()
 	case oInt:
@@ -507,6 +506,9 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		if len(c.i32) != c.n {
+			c.fill()
+		}
 		c.i32 = append(c.i32, v)
 		c.ok()
 	case oIntLong, oIntF32, oIntF64:
@@ -515,6 +517,7 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		c.fill()
 		switch o.code {
 		case oIntLong:
 			c.i64 = append(c.i64, int64(v))
@@ -530,6 +533,9 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		if len(c.i64) != c.n {
+			c.fill()
+		}
 		c.i64 = append(c.i64, v)
 		c.ok()
 	case oLongF32, oLongF64:
@@ -538,6 +544,7 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		c.fill()
 		if o.code == oLongF32 {
 			c.f32 = append(c.f32, float32(v))
 		} else {
@@ -551,6 +558,7 @@ func (d *Decoder) exec(o *op) error {
 		}
 		v := math.Float32frombits(binary.LittleEndian.Uint32(b))
 		c := o.col
+		c.fill()
 		if o.code == oF32 {
 			c.f32 = append(c.f32, v)
 		} else {
@@ -563,6 +571,9 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		if len(c.f64) != c.n {
+			c.fill()
+		}
 		c.f64 = append(c.f64, math.Float64frombits(binary.LittleEndian.Uint64(b)))
 		c.ok()
 	case oBytes:
@@ -571,7 +582,13 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		if len(c.offs) != c.n+1 {
+			c.fill()
+		}
 		c.data = append(c.data, b...)
+		if len(c.data) > math.MaxInt32 {
+			return d.fail(o, fmt.Errorf("%w: column %s passed 2 GiB after %d rows", ErrTooLarge, c.path, d.rows))
+		}
 		c.offs = append(c.offs, int32(len(c.data)))
 		c.ok()
 	case oFixed:
@@ -580,6 +597,7 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		c.fill()
 		c.data = append(c.data, b...)
 		c.ok()
 	case oDecBytes, oDecFixed:
@@ -594,6 +612,7 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, err)
 		}
 		c := o.col
+		c.fill()
 		if c.data, err = appendDecimal(c.data, b); err != nil {
 			return d.fail(o, err)
 		}
@@ -611,10 +630,14 @@ func (d *Decoder) exec(o *op) error {
 			return d.fail(o, fmt.Errorf("%w: writer enum symbol %d unknown to the reader, which has no default", ErrIncompatible, i))
 		}
 		c := o.col
+		if len(c.i32) != c.n {
+			c.fill()
+		}
 		c.i32 = append(c.i32, r)
 		c.ok()
 	case oList, oMap:
 		c := o.col
+		c.fill()
 		for {
 			n, err := d.blockCount(o.n)
 			if err != nil {
