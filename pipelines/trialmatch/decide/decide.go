@@ -1,0 +1,184 @@
+package decide
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/trialflow/trialflow/schemas"
+)
+
+// Retraction reasons.
+const (
+	Deceased       = "DECEASED"
+	TrialClosed    = "TRIAL_CLOSED"
+	ArmClosed      = "ARM_CLOSED"
+	CriteriaNotMet = "CRITERIA_NOT_MET"
+)
+
+// Eligible is one protocol a patient is eligible for.
+type Eligible struct {
+	ProtocolNo        string
+	ArmCode           string // "" for a step-level match
+	DoseLevel         string
+	TrialVersion      int64
+	ApprovalReference string
+	Reasons           []schemas.MatchReason
+}
+
+// Verdict is the result of evaluating one patient at one event time.
+type Verdict struct {
+	Tenant    string
+	PatientID string
+	EventTime time.Time
+	Deceased  bool
+	Eligible  []Eligible
+	// OpenArms holds, per open protocol, the arm codes open at EventTime; a
+	// protocol absent from the map was not open.
+	OpenArms map[string][]string
+}
+
+// Active is a published match.
+type Active struct {
+	ArmCode   string
+	DoseLevel string
+	Version   int64
+}
+
+// Ledger is what has been published for one patient. The zero value is
+// empty. It is JSON-serialisable, for Beam state.
+type Ledger struct {
+	Active    map[string]Active // by protocol
+	LastEvent int64             // event time (ms) of the last verdict applied
+}
+
+// MatchID is the stable id of a match: a UUID-shaped digest of tenant,
+// patient and protocol.
+func MatchID(tenant, patient, protocol string) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + patient + "\x00" + protocol))
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-5" + h[13:16] + "-8" + h[17:20] + "-" + h[20:32]
+}
+
+// Apply compares v with what was published and returns the changelog
+// records to publish, sorted by protocol. now is the decision (processing)
+// time recorded in match_time.
+func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
+	t := v.EventTime.UnixMilli()
+	if t < l.LastEvent {
+		return nil
+	}
+	l.LastEvent = t
+	if l.Active == nil {
+		l.Active = map[string]Active{}
+	}
+	var out []schemas.ApprovedPatient
+	rec := func(protocol, action string) schemas.ApprovedPatient {
+		return schemas.ApprovedPatient{
+			MatchID: MatchID(v.Tenant, v.PatientID, protocol), Tenant: v.Tenant, PatientID: v.PatientID,
+			ProtocolNo: protocol, Action: action, EventTime: v.EventTime, MatchTime: now,
+		}
+	}
+	now1 := map[string]Eligible{}
+	for _, e := range v.Eligible {
+		if prev, ok := now1[e.ProtocolNo]; !ok || better(e, prev) {
+			now1[e.ProtocolNo] = e
+		}
+	}
+	if v.Deceased {
+		clear(now1) // a deceased patient is eligible for nothing
+	}
+	for protocol, e := range now1 {
+		if _, ok := l.Active[protocol]; ok {
+			continue
+		}
+		r := rec(protocol, "NEW")
+		r.ArmCode, r.DoseLevel = optional(e.ArmCode), optional(e.DoseLevel)
+		r.TrialVersion, r.ApprovalReference = e.TrialVersion, optional(e.ApprovalReference)
+		r.Reasons = e.Reasons
+		out = append(out, r)
+		l.Active[protocol] = Active{ArmCode: e.ArmCode, DoseLevel: e.DoseLevel, Version: e.TrialVersion}
+	}
+	for protocol, a := range l.Active {
+		if _, ok := now1[protocol]; ok {
+			continue
+		}
+		r := rec(protocol, "RETRACTED")
+		r.ArmCode, r.DoseLevel, r.TrialVersion = optional(a.ArmCode), optional(a.DoseLevel), a.Version
+		why := reason(v, protocol, a)
+		r.RetractionReason = &why
+		out = append(out, r)
+		delete(l.Active, protocol)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ProtocolNo < out[j].ProtocolNo })
+	return out
+}
+
+func reason(v Verdict, protocol string, a Active) string {
+	if v.Deceased {
+		return Deceased
+	}
+	arms, open := v.OpenArms[protocol]
+	if !open {
+		return TrialClosed
+	}
+	if a.ArmCode != "" {
+		found := false
+		for _, c := range arms {
+			if c == a.ArmCode {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return ArmClosed
+		}
+	}
+	return CriteriaNotMet
+}
+
+// better prefers arm-level over step-level matches, then dose levels, then
+// the smaller arm code, so the published arm is deterministic.
+func better(a, b Eligible) bool {
+	if (a.ArmCode != "") != (b.ArmCode != "") {
+		return a.ArmCode != ""
+	}
+	if (a.DoseLevel != "") != (b.DoseLevel != "") {
+		return a.DoseLevel != ""
+	}
+	if a.ArmCode != b.ArmCode {
+		return a.ArmCode < b.ArmCode
+	}
+	return a.DoseLevel < b.DoseLevel
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Marshal encodes the ledger for Beam state.
+func (l *Ledger) Marshal() ([]byte, error) {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("decide: encode ledger: %w", err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes a ledger written by Marshal; empty input is an empty ledger.
+func Unmarshal(b []byte) (*Ledger, error) {
+	l := &Ledger{}
+	if len(b) == 0 {
+		return l, nil
+	}
+	if err := json.Unmarshal(b, l); err != nil {
+		return nil, fmt.Errorf("decide: decode ledger: %w", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,108 @@
+package decide_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch/decide"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func verdict(hour int, deceased bool, open map[string][]string, elig ...decide.Eligible) decide.Verdict {
+	return decide.Verdict{Tenant: "t1", PatientID: "p1", EventTime: t0.Add(time.Duration(hour) * time.Hour),
+		Deceased: deceased, Eligible: elig, OpenArms: open}
+}
+
+func actions(t *testing.T, l *decide.Ledger, v decide.Verdict) string {
+	t.Helper()
+	s := ""
+	for _, r := range l.Apply(v, t0) {
+		if s != "" {
+			s += " "
+		}
+		s += r.Action + ":" + r.ProtocolNo
+		if r.RetractionReason != nil {
+			s += ":" + *r.RetractionReason
+		}
+		if r.MatchID != decide.MatchID("t1", "p1", r.ProtocolNo) {
+			t.Fatalf("match id not stable for %s", r.ProtocolNo)
+		}
+	}
+	return s
+}
+
+func TestLifecycle(t *testing.T) {
+	open := map[string][]string{"A": {"ARM 1", "ARM 2"}, "B": {"ARM 1"}}
+	a1 := decide.Eligible{ProtocolNo: "A", ArmCode: "ARM 1", TrialVersion: 1}
+	a2 := decide.Eligible{ProtocolNo: "A", ArmCode: "ARM 2", TrialVersion: 1}
+	b1 := decide.Eligible{ProtocolNo: "B", ArmCode: "ARM 1", TrialVersion: 3}
+	l := &decide.Ledger{}
+	steps := []struct {
+		v    decide.Verdict
+		want string
+	}{
+		{verdict(1, false, open, a1, b1), "NEW:A NEW:B"},
+		{verdict(2, false, open, a1, a2, b1), ""}, // still eligible: nothing, NEW only once
+		{verdict(3, false, map[string][]string{"A": {"ARM 2"}, "B": {"ARM 1"}}, b1), "RETRACTED:A:ARM_CLOSED"},
+		{verdict(4, false, map[string][]string{"A": {"ARM 2"}}, a2), "NEW:A RETRACTED:B:TRIAL_CLOSED"},
+		{verdict(5, false, map[string][]string{"A": {"ARM 2"}}), "RETRACTED:A:CRITERIA_NOT_MET"},
+		{verdict(6, false, open, a1), "NEW:A"},
+		{verdict(5, false, open), ""}, // older than the last verdict: ignored
+		{verdict(7, true, open, a1), "RETRACTED:A:DECEASED"},
+		{verdict(8, true, open, a1, b1), ""},
+	}
+	for i, s := range steps {
+		if got := actions(t, l, s.v); got != s.want {
+			t.Fatalf("step %d: got %q, want %q", i+1, got, s.want)
+		}
+	}
+}
+
+func TestPrefersArmLevelMatch(t *testing.T) {
+	l := &decide.Ledger{}
+	recs := l.Apply(verdict(1, false, nil,
+		decide.Eligible{ProtocolNo: "A"},
+		decide.Eligible{ProtocolNo: "A", ArmCode: "ARM 2"},
+		decide.Eligible{ProtocolNo: "A", ArmCode: "ARM 1", DoseLevel: "L1"},
+	), t0)
+	if len(recs) != 1 || *recs[0].ArmCode != "ARM 1" || *recs[0].DoseLevel != "L1" {
+		t.Fatalf("recs = %+v", recs)
+	}
+}
+
+func TestLedgerRoundTrip(t *testing.T) {
+	l := &decide.Ledger{}
+	l.Apply(verdict(1, false, nil, decide.Eligible{ProtocolNo: "A", ArmCode: "X"}), t0)
+	b, err := l.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decide.Unmarshal(b)
+	if err != nil || back.Active["A"].ArmCode != "X" || back.LastEvent != l.LastEvent {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	if _, err := decide.Unmarshal([]byte("[")); err == nil {
+		t.Fatal("want error")
+	}
+}
+
+func ExampleLedger_Apply() {
+	l := &decide.Ledger{}
+	open := map[string][]string{"26-100": {"ARM A"}}
+	now := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	v := decide.Verdict{Tenant: "practice-01", PatientID: "9f2c", EventTime: now, OpenArms: open,
+		Eligible: []decide.Eligible{{ProtocolNo: "26-100", ArmCode: "ARM A", TrialVersion: 1}}}
+	for _, r := range l.Apply(v, now) {
+		fmt.Println(r.Action, r.ProtocolNo, *r.ArmCode)
+	}
+	v.EventTime, v.Eligible = now.Add(time.Hour), nil
+	v.OpenArms = map[string][]string{"26-100": {}} // ARM A closed
+	for _, r := range l.Apply(v, now) {
+		fmt.Println(r.Action, r.ProtocolNo, *r.RetractionReason)
+	}
+	// Output:
+	// NEW 26-100 ARM A
+	// RETRACTED 26-100 ARM_CLOSED
+}
