@@ -274,8 +274,13 @@ func (g *gen) patient(i int) {
 			variant("EGFR", "CNV", "", "").Variant.CNVCall = schemas.Ptr("High level amplification")
 		}
 	}
-	tmb := float64(r.IntN(30))
-	if r.Float64() < 0.1 {
+	// TMB-high (>= 10 mut/Mb) in about 12% of solid tumours; more in melanoma and lung.
+	tmb := float64(r.IntN(100)) / 10
+	high := 0.12
+	if cx.code == "SKCM" || cx.code == "LUAD" || cx.code == "LUSC" {
+		high = 0.3
+	}
+	if r.Float64() < high {
 		tmb = 10 + float64(r.IntN(40))
 	}
 	marker("TMB", &tmb, "", "94076-7")
