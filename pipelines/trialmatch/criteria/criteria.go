@@ -126,19 +126,43 @@ func (c Cmp) Holds(x float64) bool {
 func (c Cmp) String() string { return fmt.Sprintf("%s%g", c.Op, c.Value) }
 
 // StringSet is a categorical clinical criterion: the value must (or, when
-// Negate, must not) be one of Values. Comparison is case-insensitive.
+// Negate, must not) be one of Values. Comparison ignores case, except for
+// diagnosis names (Exact), which MatchMiner compares exactly.
 type StringSet struct {
 	Values []string
 	Negate bool
+	Exact  bool
+	index  map[string]struct{} // Exact lookups, built by the parser
+}
+
+// NewExactSet returns a case-sensitive set indexed for fast lookups.
+func NewExactSet(values []string, negate bool) *StringSet {
+	s := &StringSet{Values: values, Negate: negate, Exact: true, index: make(map[string]struct{}, len(values))}
+	for _, v := range values {
+		s.index[v] = struct{}{}
+	}
+	return s
 }
 
 // Matches reports whether v satisfies the criterion.
 func (s *StringSet) Matches(v string) bool {
 	in := false
-	for _, x := range s.Values {
-		if strings.EqualFold(x, v) {
-			in = true
-			break
+	switch {
+	case s.Exact && s.index != nil:
+		_, in = s.index[v]
+	case s.Exact:
+		for _, x := range s.Values {
+			if x == v {
+				in = true
+				break
+			}
+		}
+	default:
+		for _, x := range s.Values {
+			if strings.EqualFold(x, v) {
+				in = true
+				break
+			}
 		}
 	}
 	return in != s.Negate

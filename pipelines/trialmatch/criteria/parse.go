@@ -517,7 +517,7 @@ func (p *parser) clinical(m map[string]any, path string) (*Clinical, error) {
 				return nil, p.errf(path, k, "%w: %q is not an OncoTree name in the mapping", ErrBadValue, name)
 			}
 			c.DiagnosisName = name
-			c.Diagnosis = &StringSet{Values: names, Negate: neg}
+			c.Diagnosis = NewExactSet(names, neg)
 		case "age_numerical":
 			if c.Age, err = p.cmp(v, path, k); err != nil {
 				return nil, err

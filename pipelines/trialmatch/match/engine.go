@@ -132,6 +132,7 @@ type Engine struct {
 	today                int32
 	svCutover            *int32
 	maxPaths             int
+	ageTh                map[float64]int32 // age -> birth-date threshold
 	clauses              []*clause
 	protocols            []string
 	vec                  *vplan
@@ -213,26 +214,43 @@ func (e *Engine) Protocols() []string { return append([]string(nil), e.protocols
 // compiled.
 func (e *Engine) Clauses() int { return len(e.clauses) }
 
-// newMatch builds the Match of clause c for profile p, with its reasons.
-func (e *Engine) newMatch(c *clause, p *Profile) Match {
+// newMatch builds the Match of clause c for profile p, its reasons appended
+// to *arena (lt, when not nil, answers leaf truths without re-evaluating).
+func (e *Engine) newMatch(c *clause, p *Profile, arena *[]Reason, lt leafTruther) Match {
+	start := len(*arena)
+	*arena = e.reasons(*arena, c, p, lt)
 	return Match{
 		Tenant: p.Tenant, PatientID: p.PatientID, SampleID: p.SampleID,
 		ProtocolNo: c.trial.ProtocolNo, Level: c.level, StepCode: c.stepCode,
 		ArmCode: c.armCode, DoseLevel: c.doseCode, InternalID: c.internalID,
-		Suspended: c.suspended, Reasons: e.reasons(c, p),
+		Suspended: c.suspended, Reasons: (*arena)[start:len(*arena):len(*arena)],
 	}
 }
 
-// reasons lists the reasons of a clause that holds for p.
-func (e *Engine) reasons(c *clause, p *Profile) []Reason {
-	var out []Reason
-	cache := map[*criteria.Node]Truth{}
+// leafTruther reports whether a leaf holds (True) for the current row.
+type leafTruther interface {
+	leafTruth(n *criteria.Node) Truth
+}
+
+// reasons appends the reasons of a clause that holds for p to out.
+func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []Reason {
+	type memo struct {
+		n *criteria.Node
+		t Truth
+	}
+	var small [16]memo
+	cache := small[:0]
 	leaf := func(n *criteria.Node) Truth {
-		t, ok := cache[n]
-		if !ok {
-			t = e.eval(n, p, nil)
-			cache[n] = t
+		if lt != nil {
+			return lt.leafTruth(n)
 		}
+		for _, m := range cache {
+			if m.n == n {
+				return m.t
+			}
+		}
+		t := e.eval(n, p, nil)
+		cache = append(cache, memo{n, t})
 		return t
 	}
 	for pi, path := range c.paths {
@@ -351,13 +369,16 @@ func (e *Engine) alteration(g *criteria.Genomic, v *Variant, reportDate *int32) 
 	if v.Wildtype {
 		return "wt " + v.HugoSymbol
 	}
+	if v.ProteinChange == "" && v.VariantClassification == "" {
+		return strings.Clone(v.HugoSymbol) // not a view into a record
+	}
 	switch {
 	case v.ProteinChange != "":
 		return v.HugoSymbol + " " + v.ProteinChange
 	case v.VariantClassification != "":
 		return v.HugoSymbol + " " + v.VariantClassification
 	}
-	return v.HugoSymbol
+	return strings.Clone(v.HugoSymbol)
 }
 
 // Rowwise matches profiles one at a time over Go structs, evaluating every
@@ -366,6 +387,7 @@ func (e *Engine) alteration(g *criteria.Genomic, v *Variant, reportDate *int32) 
 // compile order.
 func (e *Engine) Rowwise(profiles []Profile) []Match {
 	var out []Match
+	var arena []Reason
 	for i := range profiles {
 		p := &profiles[i]
 		if p.Deceased && !e.onDeceased {
@@ -373,7 +395,8 @@ func (e *Engine) Rowwise(profiles []Profile) []Match {
 		}
 		for _, c := range e.clauses {
 			if e.eval(c.root, p, nil) == True {
-				out = append(out, e.newMatch(c, p))
+				arena = arena[len(arena):] // new matches never share a backing array with old ones
+				out = append(out, e.newMatch(c, p, &arena, nil))
 			}
 		}
 	}

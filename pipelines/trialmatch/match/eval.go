@@ -65,26 +65,45 @@ const (
 var fieldNames = [numFields]string{"oncotree_primary_diagnosis", "age_numerical", "gender", "tmb_numerical",
 	"er_status", "pr_status", "her2_status", "disease_status", "prior_lines_numerical", "pdl1", "ecog", "region"}
 
+// has reports whether field f of c is set.
+func has(c *criteria.Clinical, f field) bool {
+	switch f {
+	case fDiagnosis:
+		return c.Diagnosis != nil
+	case fAge:
+		return c.Age != nil
+	case fGender:
+		return c.Gender != nil
+	case fTMB:
+		return c.TMB != nil
+	case fER:
+		return c.ER != nil
+	case fPR:
+		return c.PR != nil
+	case fHER2:
+		return c.HER2 != nil
+	case fDiseaseStatus:
+		return c.DiseaseStatus != nil
+	case fPriorLines:
+		return c.PriorLines != nil
+	case fPDL1:
+		return c.PDL1 != nil
+	case fECOG:
+		return c.ECOG != nil
+	case fRegion:
+		return c.Regions != nil
+	}
+	return false
+}
+
 // fields lists the set fields of c in a fixed order.
 func fields(c *criteria.Clinical) []field {
 	var fs []field
-	add := func(ok bool, f field) {
-		if ok {
+	for f := field(0); f < numFields; f++ {
+		if has(c, f) {
 			fs = append(fs, f)
 		}
 	}
-	add(c.Diagnosis != nil, fDiagnosis)
-	add(c.Age != nil, fAge)
-	add(c.Gender != nil, fGender)
-	add(c.TMB != nil, fTMB)
-	add(c.ER != nil, fER)
-	add(c.PR != nil, fPR)
-	add(c.HER2 != nil, fHER2)
-	add(c.DiseaseStatus != nil, fDiseaseStatus)
-	add(c.PriorLines != nil, fPriorLines)
-	add(c.PDL1 != nil, fPDL1)
-	add(c.ECOG != nil, fECOG)
-	add(c.Regions != nil, fRegion)
 	return fs
 }
 
@@ -154,6 +173,14 @@ func ageThreshold(today int32, age float64) int32 {
 	return dayOf(ty, tm, d)
 }
 
+// ageThreshold is ageThreshold at the engine's today, precomputed at Compile.
+func (e *Engine) ageThreshold(age float64) int32 {
+	if th, ok := e.ageTh[age]; ok {
+		return th
+	}
+	return ageThreshold(e.today, age)
+}
+
 func birthHolds(op criteria.Op, birth, threshold int32) bool {
 	switch op {
 	case criteria.OpGE:
@@ -200,7 +227,7 @@ func (e *Engine) clinicalField(c *criteria.Clinical, f field, p *Profile) Truth 
 		if p.BirthDate == nil {
 			return Unknown
 		}
-		return truth(birthHolds(c.Age.Op, *p.BirthDate, ageThreshold(e.today, c.Age.Value)))
+		return truth(birthHolds(c.Age.Op, *p.BirthDate, e.ageThreshold(c.Age.Value)))
 	case fGender:
 		return strField(c.Gender, p.Gender)
 	case fTMB:
@@ -432,7 +459,10 @@ func (e *Engine) eval(n *criteria.Node, p *Profile, ov *override) Truth {
 		return t
 	case criteria.ClinicalLeaf:
 		t := True
-		for _, f := range fields(n.Clinical) {
+		for f := field(0); f < numFields; f++ {
+			if !has(n.Clinical, f) {
+				continue
+			}
 			v := e.clinicalField(n.Clinical, f, p)
 			if ov != nil && ov.node == n && ov.field == f {
 				v = ov.value

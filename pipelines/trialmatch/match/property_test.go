@@ -151,6 +151,17 @@ func TestVectorizedEqualsRowwise(t *testing.T) {
 				if d := diffMatches(got, want); d != "" {
 					t.Fatalf("round %d: %s", round, d)
 				}
+				hits, err := e.MatchBatchHits(rec, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				late, err := e.Matches(rec, hits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := diffMatches(late, want); d != "" {
+					t.Fatalf("round %d, hits then Matches: %s", round, d)
+				}
 				total += len(got)
 				rec.Release()
 				mem.AssertSize(t, 0)

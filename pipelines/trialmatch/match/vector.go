@@ -70,6 +70,8 @@ type vplan struct {
 	svLeaf  []int32
 	sigLeaf []int32
 	genAll  []int32
+	// leafAtoms maps a leaf to its atoms (the fields of a clinical leaf).
+	leafAtoms map[*criteria.Node][]int
 	other   []int // clinical atoms other than diagnosis
 }
 
@@ -130,7 +132,8 @@ func clinicalKey(c *criteria.Clinical, f field) string {
 }
 
 func (e *Engine) plan() *vplan {
-	p := &vplan{diagTrue: map[string][]int32{}, byGene: map[string][]int32{}}
+	e.ageTh = map[float64]int32{}
+	p := &vplan{diagTrue: map[string][]int32{}, byGene: map[string][]int32{}, leafAtoms: map[*criteria.Node][]int{}}
 	ids := map[string]int{}
 	intern := func(key string, a atom) int {
 		if id, ok := ids[key]; ok {
@@ -154,7 +157,9 @@ func (e *Engine) plan() *vplan {
 			}
 			return v
 		case criteria.GenomicLeaf:
-			return &vnode{op: vAtom, atom: intern("g|"+genomicKey(n.Genomic), atom{kind: akGenomic, gen: n.Genomic})}
+			id := intern("g|"+genomicKey(n.Genomic), atom{kind: akGenomic, gen: n.Genomic})
+			p.leafAtoms[n] = []int{id}
+			return &vnode{op: vAtom, atom: id}
 		}
 		c := n.Clinical
 		v := &vnode{op: vAnd}
@@ -162,8 +167,11 @@ func (e *Engine) plan() *vplan {
 			a := atom{kind: akClinical, field: f, clin: c}
 			if f == fAge {
 				a.threshold = ageThreshold(e.today, c.Age.Value)
+				e.ageTh[c.Age.Value] = a.threshold
 			}
-			v.kids = append(v.kids, &vnode{op: vAtom, atom: intern(clinicalKey(c, f), a)})
+			id := intern(clinicalKey(c, f), a)
+			p.leafAtoms[n] = append(p.leafAtoms[n], id)
+			v.kids = append(v.kids, &vnode{op: vAtom, atom: id})
 		}
 		if len(v.kids) == 1 {
 			return v.kids[0]
@@ -249,9 +257,77 @@ func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
 	if err != nil {
 		return nil, err
 	}
+	hits, T := e.hits(b, nil)
+	return e.materialize(b, hits, &batchLeaves{T: T, atoms: e.vec.leafAtoms}), nil
+}
+
+// Hit says profile Row of a batch satisfies compiled clause Clause.
+type Hit struct {
+	Row, Clause int32
+}
+
+// MatchBatchHits is MatchBatch without building reasons: the (row, clause)
+// pairs that match, row by row, clauses in compile order, appended to dst.
+// Downstream stages that only need to know whether a match is new (dedup)
+// can materialise reasons later with Matches, for the new ones only.
+func (e *Engine) MatchBatchHits(rec arrow.Record, dst []Hit) ([]Hit, error) {
+	b, err := viewBatch(rec)
+	if err != nil {
+		return nil, err
+	}
+	hits, _ := e.hits(b, dst)
+	return hits, nil
+}
+
+// Matches builds the matches, with reasons, of hits from MatchBatchHits on
+// the same record.
+func (e *Engine) Matches(rec arrow.Record, hits []Hit) ([]Match, error) {
+	b, err := viewBatch(rec)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		if h.Row < 0 || int(h.Row) >= b.n || h.Clause < 0 || int(h.Clause) >= len(e.clauses) {
+			return nil, fmt.Errorf("match: hit %+v out of range (%d rows, %d clauses)", h, b.n, len(e.clauses))
+		}
+	}
+	return e.materialize(b, hits, nil), nil
+}
+
+// materialize builds matches for row-ordered hits; lt, when set, answers
+// leaf truths from the batch's bitsets.
+func (e *Engine) materialize(b *batch, hits []Hit, lt *batchLeaves) []Match {
+	if len(hits) == 0 {
+		return nil
+	}
+	out := make([]Match, 0, len(hits))
+	arena := make([]Reason, 0, 2*len(hits))
+	last := int32(-1)
+	var prof Profile
+	var leaves leafTruther
+	if lt != nil {
+		leaves = lt
+	}
+	for _, h := range hits {
+		if h.Row != last {
+			prof, last = b.profile(int(h.Row)), h.Row
+			// Matches outlive the record: own the identifying strings.
+			prof.Tenant, prof.PatientID, prof.SampleID = strings.Clone(prof.Tenant), strings.Clone(prof.PatientID), strings.Clone(prof.SampleID)
+		}
+		if lt != nil {
+			lt.row = int(h.Row)
+		}
+		out = append(out, e.newMatch(e.clauses[h.Clause], &prof, &arena, leaves))
+	}
+	return out
+}
+
+// hits evaluates every clause over the batch and returns the matching
+// (row, clause) pairs in row-major order, with the atoms' T bitsets.
+func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 	n := b.n
 	if n == 0 {
-		return nil, nil
+		return dst, nil
 	}
 	p := e.vec
 	nw := (n + 63) / 64
@@ -387,52 +463,47 @@ func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
 		}
 	}
 
-	// Emit row-major: per word, collect (row, clause) pairs, sort, build.
-	var out []Match
-	type hit struct{ row, clause int32 }
-	var hits []hit
+	// Emit row-major: per word, collect (row, clause) pairs and sort them.
 	for w := 0; w < nw; w++ {
-		hits = hits[:0]
+		start := len(dst)
 		for ci, r := range results {
 			if r == nil {
 				continue
 			}
 			for x := r[w]; x != 0; x &= x - 1 {
-				hits = append(hits, hit{int32(w*64 + bits.TrailingZeros64(x)), int32(ci)})
+				dst = append(dst, Hit{int32(w*64 + bits.TrailingZeros64(x)), int32(ci)})
 			}
 		}
-		if len(hits) == 0 {
-			continue
-		}
-		slices.SortFunc(hits, func(a, b hit) int {
-			if a.row != b.row {
-				return int(a.row - b.row)
-			}
-			return int(a.clause - b.clause)
-		})
-		last := int32(-1)
-		var prof Profile
-		for _, h := range hits {
-			if h.row != last {
-				prof, last = b.profile(int(h.row)), h.row
-			}
-			out = append(out, e.newMatch(e.clauses[h.clause], &prof))
+		if len(dst)-start > 1 {
+			slices.SortFunc(dst[start:], func(a, b Hit) int {
+				if a.Row != b.Row {
+					return int(a.Row - b.Row)
+				}
+				return int(a.Clause - b.Clause)
+			})
 		}
 	}
-	return detach(out), nil
+	return dst, T
 }
 
-// detach copies the strings of matches, which point into the record.
-func detach(ms []Match) []Match {
-	for i := range ms {
-		m := &ms[i]
-		m.Tenant, m.PatientID, m.SampleID = strings.Clone(m.Tenant), strings.Clone(m.PatientID), strings.Clone(m.SampleID)
-		for j := range m.Reasons {
-			m.Reasons[j].Alteration = strings.Clone(m.Reasons[j].Alteration)
+// batchLeaves answers leaf truths from the atom bitsets of one batch row.
+type batchLeaves struct {
+	T     [][]uint64
+	atoms map[*criteria.Node][]int
+	row   int
+}
+
+func (l *batchLeaves) leafTruth(n *criteria.Node) Truth {
+	w, bit := l.row>>6, uint64(1)<<(uint(l.row)&63)
+	for _, id := range l.atoms[n] {
+		if l.T[id][w]&bit == 0 {
+			return False // not known true; only truth matters for reasons
 		}
 	}
-	return ms
+	return True
 }
+
+var _ leafTruther = (*batchLeaves)(nil)
 
 // evalV evaluates a clause program; owned says the result buffers came
 // from sc and may be returned to it.

@@ -1,0 +1,38 @@
+// Package trialmatch is the flagship pipeline: patient facts, trial versions
+// and regulatory events in; approved_patients (NEW / RETRACTED matches per
+// tenant), per-tenant digests, Parquet history and dead letters out.
+//
+// The pipeline, stage by stage:
+//
+//  1. Sources: Kafka topics of Confluent-framed Avro (FromKafka), or any
+//     PCollections of typed values (Build), each element stamped with its
+//     event time.
+//  2. Open-trial table (temporal join): trial versions ⋈ regulatory events,
+//     keyed by protocol. At every change point (a new version, an approval
+//     taking effect or expiring, an arm closing) the trial's as-of decision
+//     (package opentrials) is recomputed and, when it changed, emitted as a
+//     changelog entry. CTML that does not parse is dead-lettered here, once.
+//  3. Broadcast join of the open-trial changelog with patient facts: facts
+//     are keyed by a shard of (tenant, patient); every changelog entry is
+//     sent to every shard. A stateful DoFn per shard buffers both sides by
+//     event-time tick (Config.Tick, default one minute) and, when the
+//     watermark passes a tick, applies them in event-time order:
+//     - single patient view: each fact is folded into its patient's profile
+//     (package spv; latest event wins per attribute, idempotent on fact id);
+//     - matching: changed profiles are evaluated as one Arrow batch against
+//     the compiled open-trial catalog (packages catalog, match); a change of
+//     the open-trial table re-evaluates every stored profile of the shard;
+//     - dedup and retraction: a ledger per patient (package decide) turns
+//     verdicts into NEW once and RETRACTED with a reason.
+//  4. Sinks: approved_patients to Kafka (key tenant/patient/protocol,
+//     optionally a topic per tenant), a per-tenant tumbling-window digest,
+//     Parquet history, and dead letters.
+//
+// Output timestamps are the tick at which a decision was taken; the
+// record's event_time field carries the event time of the fact or trial
+// change that caused it.
+//
+// Late data: an event behind the ticks already processed is folded at the
+// next tick that fires (the fold is order independent, so profiles stay
+// correct); its verdict is then taken at that later tick.
+package trialmatch

@@ -1,0 +1,79 @@
+package trialmatch
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
+	"github.com/trialflow/trialflow/schemas"
+)
+
+// Kinds of Event.
+const (
+	kindDecision int8 = iota + 1
+	kindFact
+	kindTrial
+	kindRegulatory
+)
+
+// Event is one element of a stateful stage's keyed input: a fact, a trial
+// version, a regulatory event or an open-trial decision, JSON-encoded, with
+// its event time in milliseconds.
+type Event struct {
+	Kind int8
+	TS   int64
+	Data []byte
+}
+
+func encodeEvent(kind int8, ts time.Time, v any) (Event, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Event{}, fmt.Errorf("trialmatch: encode event: %w", err)
+	}
+	return Event{Kind: kind, TS: ts.UnixMilli(), Data: b}, nil
+}
+
+func (e Event) fact() (*schemas.PatientFact, error) {
+	f := &schemas.PatientFact{}
+	if err := json.Unmarshal(e.Data, f); err != nil {
+		return nil, fmt.Errorf("trialmatch: decode fact event: %w", err)
+	}
+	return f, nil
+}
+
+func (e Event) trial() (*schemas.Trial, error) {
+	t := &schemas.Trial{}
+	if err := json.Unmarshal(e.Data, t); err != nil {
+		return nil, fmt.Errorf("trialmatch: decode trial event: %w", err)
+	}
+	return t, nil
+}
+
+func (e Event) regulatory() (*schemas.RegulatoryEvent, error) {
+	r := &schemas.RegulatoryEvent{}
+	if err := json.Unmarshal(e.Data, r); err != nil {
+		return nil, fmt.Errorf("trialmatch: decode regulatory event: %w", err)
+	}
+	return r, nil
+}
+
+func (e Event) decision() (opentrials.Decision, error) {
+	var d opentrials.Decision
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		return d, fmt.Errorf("trialmatch: decode decision event: %w", err)
+	}
+	return d, nil
+}
+
+// shardOf spreads patients over n shards.
+func shardOf(tenant, patient string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	h.Write([]byte{0})
+	h.Write([]byte(patient))
+	return int(h.Sum32() % uint32(n))
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,0 +1,143 @@
+package trialmatch
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/transforms/deadletter"
+)
+
+func init() {
+	register.DoFn4x1[context.Context, schemas.PatientFact, func(beam.EventTime, int, Event), func(deadletter.Record), error](&factEventsFn{})
+	register.DoFn3x1[context.Context, schemas.Trial, func(beam.EventTime, string, Event), error](&trialEventsFn{})
+	register.DoFn3x1[context.Context, schemas.RegulatoryEvent, func(beam.EventTime, string, Event), error](&regulatoryEventsFn{})
+	register.DoFn2x0[Event, func(beam.EventTime, int, Event)](&broadcastFn{})
+	register.Emitter3[beam.EventTime, int, Event]()
+	register.Emitter3[beam.EventTime, string, Event]()
+	beam.RegisterType(reflectTypeOf[schemas.PatientFact]())
+	beam.RegisterType(reflectTypeOf[schemas.Trial]())
+	beam.RegisterType(reflectTypeOf[schemas.RegulatoryEvent]())
+}
+
+// Config tunes the pipeline; the zero value takes the defaults.
+type Config struct {
+	// Shards is how many keys patients are spread over for the stateful
+	// match stage (default 16). More shards parallelise more and make each
+	// re-evaluation smaller; every open-trial change is sent to every shard.
+	Shards int
+	// Tick is the event-time granularity at which the match stage applies
+	// facts and trial changes in order (default one minute).
+	Tick time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Shards <= 0 {
+		c.Shards = 16
+	}
+	if c.Tick <= 0 {
+		c.Tick = time.Minute
+	}
+	return c
+}
+
+// Inputs are the pipeline's three sources, as PCollections of
+// schemas.PatientFact, schemas.Trial and schemas.RegulatoryEvent values.
+type Inputs struct {
+	Facts, Trials, Regulatory beam.PCollection
+}
+
+// Outputs are what the pipeline produces.
+type Outputs struct {
+	// Matches is the approved_patients changelog (schemas.ApprovedPatient).
+	Matches beam.PCollection
+	// Decisions is the open-trial changelog (Event of kind decision).
+	Decisions beam.PCollection
+	// DeadLetters holds every rejected input (deadletter.Record).
+	DeadLetters beam.PCollection
+}
+
+// Build adds the trial-matching stages to s.
+func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
+	cfg = cfg.withDefaults()
+	s = s.Scope("trialmatch")
+
+	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards}, in.Facts)
+	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
+	regEvents := beam.ParDo(s.Scope("KeyRegulatory"), &regulatoryEventsFn{}, in.Regulatory)
+
+	tableIn := beam.Flatten(s, trialEvents, regEvents)
+	decisions, tableDead := beam.ParDo2(s.Scope("OpenTrials"), newTableFn(), tableIn)
+
+	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
+	shardIn := beam.Flatten(s, factEvents, broadcast)
+	matches, matchDead := beam.ParDo2(s.Scope("PatientViewMatchDecide"), newShardFn(cfg.Tick), shardIn)
+
+	return Outputs{
+		Matches:     matches,
+		Decisions:   decisions,
+		DeadLetters: beam.Flatten(s, factDead, tableDead, matchDead),
+	}
+}
+
+// factEventsFn validates a fact, stamps it with its event time and keys it
+// by its patient's shard.
+type factEventsFn struct{ Shards int }
+
+func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
+	beam.NewCounter("trialmatch", "facts.in").Inc(ctx, 1)
+	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
+		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.KeyFacts",
+			deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)))
+		return nil
+	}
+	ev, err := encodeEvent(kindFact, fact.EventTime, fact)
+	if err != nil {
+		return err
+	}
+	emit(beam.EventTime(ev.TS), shardOf(fact.Tenant, fact.PatientID, f.Shards), ev)
+	return nil
+}
+
+type trialEventsFn struct{}
+
+func (f *trialEventsFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, Event)) error {
+	beam.NewCounter("trialmatch", "trials.in").Inc(ctx, 1)
+	ev, err := encodeEvent(kindTrial, t.EventTime, t)
+	if err != nil {
+		return err
+	}
+	emit(beam.EventTime(ev.TS), t.ProtocolNo, ev)
+	return nil
+}
+
+type regulatoryEventsFn struct{}
+
+func (f *regulatoryEventsFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, Event)) error {
+	beam.NewCounter("trialmatch", "regulatory.in").Inc(ctx, 1)
+	ev, err := encodeEvent(kindRegulatory, e.EventTime, e)
+	if err != nil {
+		return err
+	}
+	emit(beam.EventTime(ev.TS), e.ProtocolNo, ev)
+	return nil
+}
+
+// broadcastFn sends each open-trial change to every shard.
+type broadcastFn struct{ Shards int }
+
+func (f *broadcastFn) ProcessElement(ev Event, emit func(beam.EventTime, int, Event)) {
+	for i := 0; i < f.Shards; i++ {
+		emit(beam.EventTime(ev.TS), i, ev)
+	}
+}
+
+// String describes the configuration, for logs.
+func (c Config) String() string {
+	c = c.withDefaults()
+	return fmt.Sprintf("shards=%d tick=%s", c.Shards, c.Tick)
+}

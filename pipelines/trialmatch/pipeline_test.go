@@ -1,0 +1,144 @@
+package trialmatch_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/match"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/spv"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
+	"github.com/trialflow/trialflow/schemas"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+func init() {
+	register.Function3x0(keyByMatch)
+	register.Function2x1(latestActive)
+	register.Function1x1(tenantOf)
+}
+
+// keyByMatch keys a record by tenant/patient/protocol with its decision
+// tick and action.
+func keyByMatch(ts beam.EventTime, r schemas.ApprovedPatient, emit func(string, string)) {
+	emit(r.Tenant+"/"+r.PatientID+"/"+r.ProtocolNo, fmt.Sprintf("%020d %s", int64(ts), r.Action))
+}
+
+// latestActive returns the key when its latest record is NEW, else "".
+func latestActive(key string, actions func(*string) bool) string {
+	var all []string
+	var a string
+	for actions(&a) {
+		all = append(all, a)
+	}
+	sort.Strings(all)
+	if last := all[len(all)-1]; last[len(last)-3:] == "NEW" {
+		return key
+	}
+	return ""
+}
+
+func tenantOf(r schemas.ApprovedPatient) string { return r.Tenant }
+
+func values[T any](xs []*T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = *x
+	}
+	return out
+}
+
+// expectedActive computes, without Beam, which (tenant, patient, protocol)
+// are eligible at the end: every patient's facts folded, the open-trial
+// decisions at the end of the span, the engine's row-wise evaluation.
+func expectedActive(t *testing.T, d *synth.Dataset, end time.Time) []string {
+	t.Helper()
+	states := map[string]*spv.State{}
+	for _, f := range d.Facts {
+		k := spv.Key(f.Tenant, f.PatientID)
+		if states[k] == nil {
+			states[k] = &spv.State{}
+		}
+		if _, err := states[k].Apply(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	versions := map[string][]*schemas.Trial{}
+	events := map[string][]*schemas.RegulatoryEvent{}
+	for _, tr := range d.Trials {
+		versions[tr.ProtocolNo] = append(versions[tr.ProtocolNo], tr)
+	}
+	for _, e := range d.Regulatory {
+		events[e.ProtocolNo] = append(events[e.ProtocolNo], e)
+	}
+	var decs []opentrials.Decision
+	for p, vs := range versions {
+		dec, err := opentrials.At(p, vs, events[p], end)
+		if err != nil {
+			t.Fatal(err)
+		}
+		decs = append(decs, dec)
+	}
+	cat, err := catalog.Build(catalog.NewCache(), decs, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var profiles []match.Profile
+	for _, s := range states {
+		profiles = append(profiles, s.Profile)
+	}
+	set := map[string]bool{}
+	for _, m := range catalog.RowwiseMatches(cat, profiles) {
+		set[m.Tenant+"/"+m.PatientID+"/"+m.ProtocolNo] = true
+	}
+	var out []string
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestPipelineEndToEnd(t *testing.T) {
+	c := synth.DefaultConfig()
+	c.Patients, c.Trials, c.Span = 400, 10, 12*time.Hour
+	d := synth.Generate(c)
+	end := c.Start.Add(c.Span)
+	want := expectedActive(t, d, end)
+	if len(want) == 0 {
+		t.Fatal("the data set yields no match; the test would prove nothing")
+	}
+
+	p, s := beam.NewPipelineWithRoot()
+	out := trialmatch.Build(s, trialmatch.Inputs{
+		Facts:      beam.Create(s, values(d.Facts)...),
+		Trials:     beam.Create(s, values(d.Trials)...),
+		Regulatory: beam.Create(s, values(d.Regulatory)...),
+	}, trialmatch.Config{Shards: 4, Tick: 10 * time.Minute})
+
+	keyed := beam.ParDo(s, keyByMatch, out.Matches)
+	active := beam.ParDo(s, latestActive, beam.GroupByKey(s, keyed))
+	active = beam.Filter(s, func(k string) bool { return k != "" }, active)
+	passert.Equals(s, active, beam.CreateList(s, want))
+	passert.Empty(s, out.DeadLetters)
+	// Every tenant's records stay the tenant's: the output covers exactly the
+	// tenants of the input and nothing else.
+	passert.Equals(s, beam.Distinct(s, beam.ParDo(s, tenantOf, out.Matches)), beam.CreateList(s, d.Tenants))
+	_ = stats.Count
+	start := time.Now()
+	ptest.RunAndValidate(t, p)
+	t.Logf("%d facts, %d trials: %d active matches expected; pipeline took %v", len(d.Facts), len(d.Trials), len(want), time.Since(start))
+	_ = context.Background
+}

@@ -1,0 +1,5 @@
+package trialmatch
+
+import "reflect"
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }

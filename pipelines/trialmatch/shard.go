@@ -1,0 +1,324 @@
+package trialmatch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/decide"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/match"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/spv"
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/transforms/deadletter"
+)
+
+func init() {
+	register.DoFn7x1[context.Context, state.Provider, timers.Provider, int, Event, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), error](&shardFn{})
+	register.Emitter2[beam.EventTime, schemas.ApprovedPatient]()
+	register.Emitter1[deadletter.Record]()
+	beam.RegisterType(reflectTypeOf[schemas.ApprovedPatient]())
+	beam.RegisterType(reflectTypeOf[Event]())
+}
+
+// patient is the per-patient state of a shard: the single patient view and
+// what has been published for the patient.
+type patient struct {
+	View   spv.State
+	Ledger decide.Ledger
+	// LastFact is the event time (ms) of the latest fact folded in.
+	LastFact int64
+}
+
+// shardFn folds facts into profiles, matches them against the broadcast
+// open-trial table and publishes NEW/RETRACTED records, for one shard of
+// patients, in event-time order at tick granularity.
+type shardFn struct {
+	TickMillis int64
+
+	Pending  state.Map[int64, []Event] // tick -> events waiting for it
+	Patients state.Map[string, []byte] // spv.Key -> JSON patient
+	Table    state.Value[[]byte]       // JSON map[protocol]opentrials.Decision
+	Version  state.Value[int64]        // bumped on every write, validates the cache
+	Tick     timers.EventTime
+
+	mu    sync.Mutex
+	cache map[int]*shardCache // per shard key, validated by Version
+	cats  map[string]*catalog.Catalog
+	parse *catalog.Cache
+	mem   memory.Allocator
+}
+
+type shardCache struct {
+	version  int64
+	patients map[string]*patient
+	table    map[string]opentrials.Decision
+}
+
+func newShardFn(tick time.Duration) *shardFn {
+	return &shardFn{
+		TickMillis: tick.Milliseconds(),
+		Pending:    state.MakeMapState[int64, []Event]("pending"),
+		Patients:   state.MakeMapState[string, []byte]("patients"),
+		Table:      state.MakeValueState[[]byte]("table"),
+		Version:    state.MakeValueState[int64]("version"),
+		Tick:       timers.InEventTime("tick"),
+	}
+}
+
+func (f *shardFn) Setup() {
+	f.cache = map[int]*shardCache{}
+	f.cats = map[string]*catalog.Catalog{}
+	f.parse = catalog.NewCache()
+	f.mem = memory.NewGoAllocator()
+}
+
+func (f *shardFn) tickOf(ts int64) int64 {
+	t := f.TickMillis
+	if t <= 0 {
+		return ts
+	}
+	q := ts / t * t
+	if q < ts {
+		q += t
+	}
+	return q
+}
+
+func (f *shardFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev Event,
+	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) error {
+	tick := f.tickOf(ev.TS)
+	pending, _, err := f.Pending.Get(sp, tick)
+	if err != nil {
+		return err
+	}
+	if err := f.Pending.Put(sp, tick, append(pending, ev)); err != nil {
+		return err
+	}
+	if len(pending) == 0 {
+		f.Tick.Set(tp, msTime(tick), timers.WithTag(strconv.FormatInt(tick, 10)))
+	}
+	return nil
+}
+
+// load returns the shard's state, from the instance cache when it is current.
+func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
+	v, _, err := f.Version.Read(sp)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	c := f.cache[shard]
+	f.mu.Unlock()
+	if c != nil && c.version == v {
+		return c, nil
+	}
+	c = &shardCache{version: v, patients: map[string]*patient{}, table: map[string]opentrials.Decision{}}
+	if err := readJSON(sp, &f.Table, &c.table); err != nil {
+		return nil, fmt.Errorf("trialmatch: read open-trial table: %w", err)
+	}
+	keys, _, err := f.Patients.Keys(sp)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		b, _, err := f.Patients.Get(sp, k)
+		if err != nil {
+			return nil, err
+		}
+		p := &patient{}
+		if err := json.Unmarshal(b, p); err != nil {
+			return nil, fmt.Errorf("trialmatch: decode patient state: %w", err)
+		}
+		c.patients[k] = p
+	}
+	f.mu.Lock()
+	f.cache[shard] = c
+	f.mu.Unlock()
+	return c, nil
+}
+
+func (f *shardFn) catalogFor(table map[string]opentrials.Decision, today time.Time) (*catalog.Catalog, error) {
+	decs := make([]opentrials.Decision, 0, len(table))
+	for _, d := range table {
+		decs = append(decs, d)
+	}
+	sort.Slice(decs, func(i, j int) bool { return decs[i].ProtocolNo < decs[j].ProtocolNo })
+	b, _ := json.Marshal(decs)
+	sum := sha256.Sum256(b)
+	key := fmt.Sprintf("%x/%s", sum[:8], today.Format(time.DateOnly))
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.cats[key]; ok {
+		return c, nil
+	}
+	c, err := catalog.Build(f.parse, decs, today)
+	if err != nil {
+		return nil, err
+	}
+	if len(f.cats) > 64 {
+		clear(f.cats)
+	}
+	f.cats[key] = c
+	return c, nil
+}
+
+func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, tc timers.Context,
+	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) (err error) {
+	// The cache is mutated before state is written: on failure, forget it so
+	// a retry reloads from state.
+	defer func() {
+		if err != nil {
+			f.mu.Lock()
+			delete(f.cache, shard)
+			f.mu.Unlock()
+		}
+	}()
+	tick, err := strconv.ParseInt(tc.Tag, 10, 64)
+	if err != nil {
+		return fmt.Errorf("trialmatch: tick timer tag %q: %w", tc.Tag, err)
+	}
+	events, _, err := f.Pending.Get(sp, tick)
+	if err != nil {
+		return err
+	}
+	if err := f.Pending.Remove(sp, tick); err != nil {
+		return err
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	// Decisions first at equal times: a trial opening at t is open for a
+	// fact at t.
+	sort.SliceStable(events, func(i, j int) bool {
+		if events[i].TS != events[j].TS {
+			return events[i].TS < events[j].TS
+		}
+		return events[i].Kind < events[j].Kind
+	})
+	c, err := f.load(sp, shard)
+	if err != nil {
+		return err
+	}
+	tableChanged := false
+	dirty := map[string]bool{}
+	for _, ev := range events {
+		switch ev.Kind {
+		case kindDecision:
+			d, err := ev.decision()
+			if err != nil {
+				return err
+			}
+			c.table[d.ProtocolNo] = d
+			tableChanged = true
+		case kindFact:
+			fact, err := ev.fact()
+			if err != nil {
+				return err
+			}
+			k := spv.Key(fact.Tenant, fact.PatientID)
+			p := c.patients[k]
+			if p == nil {
+				p = &patient{}
+				c.patients[k] = p
+			}
+			changed, err := p.View.Apply(fact)
+			if err != nil {
+				deadletter.Emit(ctx, dead, deadletter.New("trialmatch.PatientView",
+					deadletter.Errorf(deadletter.InvalidRecord, "fact %s: %w", fact.FactID, err),
+					deadletter.WithTenant(fact.Tenant)))
+				continue
+			}
+			beam.NewCounter("trialmatch", "spv.facts_folded").Inc(ctx, 1)
+			if ev.TS > p.LastFact {
+				p.LastFact = ev.TS
+			}
+			if changed {
+				dirty[k] = true
+			}
+		default:
+			return fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
+		}
+	}
+	if !tableChanged && len(dirty) == 0 {
+		return nil
+	}
+	now := msTime(tick)
+	cat, err := f.catalogFor(c.table, now)
+	if err != nil {
+		return err
+	}
+	var keys []string
+	if tableChanged {
+		for k := range c.patients {
+			keys = append(keys, k)
+		}
+	} else {
+		for k := range dirty {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	profiles := make([]match.Profile, len(keys))
+	at := make([]time.Time, len(keys))
+	for i, k := range keys {
+		p := c.patients[k]
+		profiles[i] = p.View.Profile
+		at[i] = now
+		if dirty[k] {
+			at[i] = msTime(p.LastFact)
+		}
+	}
+	verdicts, err := cat.Verdicts(f.mem, profiles, at)
+	if err != nil {
+		return err
+	}
+	beam.NewCounter("trialmatch", "match.profiles_evaluated").Inc(ctx, int64(len(profiles)))
+	wall := time.Now().UTC()
+	for i, v := range verdicts {
+		k := keys[i]
+		p := c.patients[k]
+		recs := p.Ledger.Apply(v, wall)
+		for _, r := range recs {
+			if r.Action == "NEW" {
+				beam.NewCounter("trialmatch", "decide.new").Inc(ctx, 1)
+				beam.NewDistribution("trialmatch", "latency.event_to_match_ms").Update(ctx, wall.Sub(r.EventTime).Milliseconds())
+			} else {
+				beam.NewCounter("trialmatch", "decide.retracted."+*r.RetractionReason).Inc(ctx, 1)
+			}
+			emit(beam.EventTime(tick), r)
+		}
+		if len(recs) > 0 {
+			dirty[k] = true
+		}
+	}
+	// Persist what changed, then bump the version the cache is checked by.
+	for k := range dirty {
+		b, err := json.Marshal(c.patients[k])
+		if err != nil {
+			return fmt.Errorf("trialmatch: encode patient state: %w", err)
+		}
+		if err := f.Patients.Put(sp, k, b); err != nil {
+			return err
+		}
+	}
+	if tableChanged {
+		if err := writeJSON(sp, &f.Table, c.table); err != nil {
+			return err
+		}
+	}
+	c.version++
+	return f.Version.Write(sp, c.version)
+}
