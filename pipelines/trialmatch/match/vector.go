@@ -445,11 +445,11 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 
 	// Clause programs.
 	sc := &scratch{nw: nw}
-	results := make([][]uint64, len(e.clauses))
-	res := make([]uint64, nw*len(e.clauses))
+	var active []int32 // clauses that hold for some row
+	var res [][]uint64
 	for ci, c := range e.clauses {
 		t, f, owned := evalV(c.prog, T, F, sc)
-		r := res[ci*nw : (ci+1)*nw]
+		r := sc.get()
 		anyBit := uint64(0)
 		for w := range r {
 			r[w] = t[w] & alive[w]
@@ -459,28 +459,46 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 			sc.put(t, f)
 		}
 		if anyBit != 0 {
-			results[ci] = r
+			active = append(active, int32(ci))
+			res = append(res, r)
+		} else {
+			sc.put(r)
 		}
 	}
-
-	// Emit row-major: per word, collect (row, clause) pairs and sort them.
-	for w := 0; w < nw; w++ {
-		start := len(dst)
-		for ci, r := range results {
-			if r == nil {
-				continue
-			}
-			for x := r[w]; x != 0; x &= x - 1 {
-				dst = append(dst, Hit{int32(w*64 + bits.TrailingZeros64(x)), int32(ci)})
+	// Emit row-major: per block of 4096 rows, collect the pairs clause by
+	// clause (contiguous reads), then counting-sort them by row (stable, so
+	// clauses stay in compile order within a row).
+	const blockWords = 64
+	var tmp []Hit
+	count := make([]int, blockWords*64+1)
+	for w0 := 0; w0 < nw; w0 += blockWords {
+		w1 := min(w0+blockWords, nw)
+		tmp = tmp[:0]
+		for k, r := range res {
+			ci := active[k]
+			for w := w0; w < w1; w++ {
+				for x := r[w]; x != 0; x &= x - 1 {
+					tmp = append(tmp, Hit{int32(w*64 + bits.TrailingZeros64(x)), ci})
+				}
 			}
 		}
-		if len(dst)-start > 1 {
-			slices.SortFunc(dst[start:], func(a, b Hit) int {
-				if a.Row != b.Row {
-					return int(a.Row - b.Row)
-				}
-				return int(a.Clause - b.Clause)
-			})
+		if len(tmp) == 0 {
+			continue
+		}
+		clear(count)
+		base := int32(w0 * 64)
+		for _, h := range tmp {
+			count[h.Row-base+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		start := len(dst)
+		dst = slices.Grow(dst, len(tmp))[:start+len(tmp)]
+		for _, h := range tmp {
+			k := h.Row - base
+			dst[start+count[k]] = h
+			count[k]++
 		}
 	}
 	return dst, T
