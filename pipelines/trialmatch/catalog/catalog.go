@@ -173,14 +173,7 @@ func reasons(rs []match.Reason) []schemas.MatchReason {
 }
 
 // RowwiseMatches evaluates profiles one at a time over Go structs (the
-// engine's reference path), for cross-checks against Verdicts. Step-level
-// matches are left out, as Verdicts' consumers publish arm-level ones.
+// engine's reference path), for cross-checks against Verdicts.
 func RowwiseMatches(c *Catalog, profiles []match.Profile) []match.Match {
-	var out []match.Match
-	for _, m := range c.engine.Rowwise(profiles) {
-		if m.Level != match.LevelStep {
-			out = append(out, m)
-		}
-	}
-	return out
+	return c.engine.Rowwise(profiles)
 }
