@@ -1,0 +1,186 @@
+package avroio
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/trialflow/trialflow/schemas/registry"
+	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/kafkaio"
+)
+
+func init() {
+	beam.RegisterCoder(reflect.TypeOf(Decoded{}), encodeDecoded, decodeDecoded)
+	register.DoFn4x1[context.Context, kafkaio.Record, func(Decoded), func(deadletter.Record), error](&decodeFn{})
+	register.DoFn4x1[context.Context, kafkaio.Record, func(kafkaio.Record), func(deadletter.Record), error](&encodeFn{})
+	register.Emitter1[Decoded]()
+	register.Emitter1[kafkaio.Record]()
+	register.Emitter1[deadletter.Record]()
+}
+
+// Decoded is a Kafka record whose Value is now Avro binary of the reader
+// schema (no frame), with the id of the schema it was written with.
+type Decoded struct {
+	kafkaio.Record
+	WriterSchemaID uint32
+}
+
+func encodeDecoded(d Decoded) []byte {
+	return d.Record.AppendBinary(binary.AppendUvarint(nil, uint64(d.WriterSchemaID)))
+}
+
+func decodeDecoded(b []byte) (Decoded, error) {
+	id, n := binary.Uvarint(b)
+	if n <= 0 || id > 1<<32-1 {
+		return Decoded{}, fmt.Errorf("%w: bad writer schema id", kafkaio.ErrCorrupt)
+	}
+	r, err := kafkaio.ParseRecord(b[n:])
+	return Decoded{Record: r, WriterSchemaID: uint32(id)}, err
+}
+
+// DecodeConfig configures Decode.
+type DecodeConfig struct {
+	RegistryURL  string // the Schema Registry holding the writer schemas
+	ReaderSchema string // Avro JSON every record is resolved to
+	Stage        string // names the stage in dead letters (default "avroio.Decode")
+	// InlinePayload keeps a rejected record's bytes in its dead letter.
+	// Off by default: the dead letter then holds a reference to the
+	// record's Kafka position and its SHA-256 (payloads may carry PHI).
+	InlinePayload bool
+}
+
+// Decode resolves the Confluent-framed Avro values of col
+// (PCollection<kafkaio.Record>) to ReaderSchema. It returns the decoded
+// records (PCollection<Decoded>) and the dead letters
+// (PCollection<deadletter.Record>) for every record that could not be
+// decoded: wrong magic byte, short buffer, unknown schema id, truncated or
+// invalid payload, incompatible schema. Each record lands in exactly one of
+// the two; dead letters are counted per reason code in Beam metrics.
+func Decode(s beam.Scope, cfg DecodeConfig, col beam.PCollection) (decoded, dead beam.PCollection) {
+	s = s.Scope("avroio.Decode")
+	if cfg.RegistryURL == "" || cfg.ReaderSchema == "" {
+		panic("avroio.Decode: RegistryURL and ReaderSchema are required")
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = "avroio.Decode"
+	}
+	return beam.ParDo2(s, &decodeFn{RegistryURL: cfg.RegistryURL, ReaderSchema: cfg.ReaderSchema,
+		Stage: cfg.Stage, InlinePayload: cfg.InlinePayload}, col)
+}
+
+type decodeFn struct {
+	RegistryURL   string
+	ReaderSchema  string
+	Stage         string
+	InlinePayload bool
+
+	dec *Decoder
+}
+
+func (fn *decodeFn) Setup() error {
+	cl, err := registry.NewClient(fn.RegistryURL)
+	if err != nil {
+		return fmt.Errorf("avroio: %w", err)
+	}
+	fn.dec, err = NewDecoder(cl, fn.ReaderSchema)
+	return err
+}
+
+func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(Decoded), dead func(deadletter.Record)) error {
+	body, id, err := fn.dec.Decode(nil, rec.Value)
+	if err != nil {
+		var de *deadletter.Error
+		if !errors.As(err, &de) {
+			return err // the registry is unreachable: fail and retry the bundle
+		}
+		deadletter.Emit(ctx, dead, reject(fn.Stage, err, rec, id, fn.InlinePayload))
+		return nil
+	}
+	rec.Value = body
+	emit(Decoded{Record: rec, WriterSchemaID: id})
+	return nil
+}
+
+func reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {
+	opts := []deadletter.Option{deadletter.From(deadletter.Source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset})}
+	if id != 0 {
+		opts = append(opts, deadletter.WithSchemaID(int32(id)))
+	}
+	if inline {
+		opts = append(opts, deadletter.WithPayload(rec.Value))
+	} else {
+		opts = append(opts, deadletter.WithPayloadRef(fmt.Sprintf("kafka://%s/%d/%d", rec.Topic, rec.Partition, rec.Offset), rec.Value))
+	}
+	return deadletter.New(stage, err, opts...)
+}
+
+// EncodeConfig configures Encode.
+type EncodeConfig struct {
+	Topic  string // the topic written; its value subject is "<Topic>-value"
+	Schema string // Avro JSON of the bodies
+	// The schema id: SchemaID when > 0, else looked up (or, with
+	// AutoRegister, registered) under the subject at RegistryURL.
+	SchemaID     int
+	RegistryURL  string
+	AutoRegister bool
+	Stage        string // names the stage in dead letters (default "avroio.Encode")
+}
+
+// Encode frames Avro bodies with the subject's schema id: col is a
+// PCollection<kafkaio.Record> whose Values are Avro binary of Schema; the
+// result is a PCollection<kafkaio.Record> for Topic, ready for
+// kafkaio.Write. A body that is not exactly one value of Schema becomes a
+// dead letter instead.
+func Encode(s beam.Scope, cfg EncodeConfig, col beam.PCollection) (framed, dead beam.PCollection) {
+	s = s.Scope("avroio.Encode")
+	if cfg.Topic == "" || cfg.Schema == "" || (cfg.SchemaID <= 0 && cfg.RegistryURL == "") {
+		panic("avroio.Encode: Topic, Schema and a SchemaID or RegistryURL are required")
+	}
+	if cfg.Stage == "" {
+		cfg.Stage = "avroio.Encode"
+	}
+	return beam.ParDo2(s, &encodeFn{Topic: cfg.Topic, Schema: cfg.Schema, SchemaID: cfg.SchemaID,
+		RegistryURL: cfg.RegistryURL, AutoRegister: cfg.AutoRegister, Stage: cfg.Stage}, col)
+}
+
+type encodeFn struct {
+	Topic        string
+	Schema       string
+	SchemaID     int
+	RegistryURL  string
+	AutoRegister bool
+	Stage        string
+
+	enc *Encoder
+}
+
+func (fn *encodeFn) Setup() error {
+	var err error
+	if fn.SchemaID > 0 {
+		fn.enc, err = NewEncoder(uint32(fn.SchemaID), fn.Schema)
+		return err
+	}
+	cl, err := registry.NewClient(fn.RegistryURL, registry.WithAutoRegister(fn.AutoRegister))
+	if err != nil {
+		return fmt.Errorf("avroio: %w", err)
+	}
+	fn.enc, err = NewSubjectEncoder(cl, fn.Topic+"-value", fn.Schema)
+	return err
+}
+
+func (fn *encodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(kafkaio.Record), dead func(deadletter.Record)) error {
+	framed, err := fn.enc.AppendBody(nil, rec.Value)
+	if err != nil {
+		deadletter.Emit(ctx, dead, reject(fn.Stage, err, rec, 0, false))
+		return nil
+	}
+	rec.Topic, rec.Partition, rec.Offset, rec.Value = fn.Topic, -1, -1, framed
+	emit(rec)
+	return nil
+}

@@ -1,0 +1,152 @@
+package avroio
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/trialflow/trialflow/schemas/registry"
+	"github.com/trialflow/trialflow/schemas/registry/compat"
+	"github.com/trialflow/trialflow/schemas/wire"
+	"github.com/trialflow/trialflow/transforms/deadletter"
+)
+
+// SchemaSource returns the writer schema registered under a global id
+// (implemented by *registry.Client).
+type SchemaSource interface {
+	SchemaByID(id int) (string, error)
+}
+
+var _ SchemaSource = (*registry.Client)(nil)
+
+// ErrSchemaNotFound is what a SchemaSource returns (wrapped) for an id it
+// does not know; a registry 40403 error means the same.
+var ErrSchemaNotFound = errors.New("avroio: schema not found")
+
+// negativeTTL is how long an unknown schema id is remembered as unknown, so
+// a stream of bad ids does not become a stream of registry requests.
+const negativeTTL = 30 * time.Second
+
+// Decoder turns Confluent-framed Avro into Avro binary of one reader
+// schema. The writer schema of each message is fetched by id (once per id)
+// and resolved to the reader schema by the Avro specification's rules, so a
+// topic whose schema evolves mid-stream decodes to one shape. When the
+// writer schema is the reader schema the payload is only validated, and
+// returned without a copy.
+//
+// Errors are *deadletter.Error with the reason code (wrong magic byte,
+// short buffer, unknown schema id, truncated or invalid payload,
+// incompatible schema), except registry failures other than "not found",
+// which are returned as they are: they are worth a retry, not a dead
+// letter. A Decoder is safe for concurrent use.
+type Decoder struct {
+	src        SchemaSource
+	reader     *compat.Schema
+	readerForm string
+
+	mu    sync.RWMutex
+	plans map[uint32]*plan
+}
+
+type plan struct {
+	identity bool
+	prog     *node
+	writer   *compat.Schema
+	err      error     // every message with this id fails with err
+	until    time.Time // for a negative entry: when to ask again
+}
+
+// NewDecoder returns a Decoder resolving to readerSchema (Avro JSON).
+func NewDecoder(src SchemaSource, readerSchema string) (*Decoder, error) {
+	r, err := compat.Parse(readerSchema)
+	if err != nil {
+		return nil, fmt.Errorf("avroio: reader schema: %w", err)
+	}
+	return &Decoder{src: src, reader: r, readerForm: r.Canonical(), plans: map[uint32]*plan{}}, nil
+}
+
+// Decode appends the reader-schema Avro binary of the framed message msg to
+// dst and returns it with the writer schema id. When no resolution is
+// needed the result aliases msg instead (dst is then unused).
+func (d *Decoder) Decode(dst, msg []byte) (body []byte, id uint32, err error) {
+	id, payload, err := wire.Parse(msg)
+	if err != nil {
+		code := deadletter.ShortBuffer
+		if errors.Is(err, wire.ErrMagicByte) {
+			code = deadletter.WrongMagicByte
+		}
+		return nil, 0, &deadletter.Error{Code: code, Err: err}
+	}
+	p, err := d.plan(id)
+	if err != nil {
+		return nil, id, err
+	}
+	r := run{src: payload}
+	if p.identity {
+		r.skip(p.writer, 0)
+		body = payload
+	} else {
+		body = r.value(dst, p.prog, 0)
+	}
+	if r.err == nil && r.off != len(payload) {
+		r.fail(deadletter.InvalidPayload, "%d trailing bytes after the record", len(payload)-r.off)
+	}
+	if r.err != nil {
+		return nil, id, fmt.Errorf("avroio: schema id %d: %w", id, r.err)
+	}
+	return body, id, nil
+}
+
+func (d *Decoder) plan(id uint32) (*plan, error) {
+	d.mu.RLock()
+	p, ok := d.plans[id]
+	d.mu.RUnlock()
+	if ok && (p.until.IsZero() || time.Now().Before(p.until)) {
+		return p, p.err
+	}
+	schema, err := d.src.SchemaByID(int(id))
+	if err != nil {
+		if !errors.Is(err, ErrSchemaNotFound) && registry.ErrorCode(err) != registry.CodeSchemaNotFound {
+			return nil, fmt.Errorf("avroio: fetch writer schema id %d: %w", id, err)
+		}
+		p = &plan{err: deadletter.Errorf(deadletter.UnknownSchemaID, "avroio: schema id %d is not in the registry", id),
+			until: time.Now().Add(negativeTTL)}
+	} else {
+		p = d.compile(id, schema)
+	}
+	d.mu.Lock()
+	d.plans[id] = p
+	d.mu.Unlock()
+	return p, p.err
+}
+
+func (d *Decoder) compile(id uint32, schema string) *plan {
+	w, err := compat.Parse(schema)
+	if err != nil {
+		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema, "avroio: writer schema id %d does not parse: %w", id, err)}
+	}
+	if w.Canonical() == d.readerForm {
+		return &plan{identity: true, writer: w}
+	}
+	if bad := compat.Check(d.reader, w); len(bad) > 0 {
+		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema,
+			"avroio: reader schema cannot read writer schema id %d: %s (%d problems)", id, bad[0], len(bad))}
+	}
+	prog, err := compile(d.reader, w)
+	if err != nil {
+		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema, "avroio: writer schema id %d: %w", id, err)}
+	}
+	return &plan{prog: prog, writer: w}
+}
+
+// Validate reports whether payload (unframed Avro binary) is exactly one
+// value of schema, with the reason code when not.
+func Validate(schema *compat.Schema, payload []byte) error {
+	r := run{src: payload}
+	r.skip(schema, 0)
+	if r.err == nil && r.off != len(payload) {
+		r.fail(deadletter.InvalidPayload, "%d trailing bytes after the record", len(payload)-r.off)
+	}
+	return r.err
+}

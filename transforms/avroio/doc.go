@@ -1,0 +1,25 @@
+// Package avroio decodes and encodes Confluent-framed Avro (magic byte 0,
+// 4-byte schema id, Avro binary) against a Schema Registry, with a dead
+// letter for every record that cannot be handled.
+//
+// The pure-Go core is Decoder and Encoder. A Decoder fetches each writer
+// schema by id once (through a SchemaSource such as *registry.Client),
+// checks it against the reader schema with the registry's compatibility
+// checker, and compiles a resolving transcoder: writer-order fields are
+// rearranged into reader order, fields the reader lacks are skipped, reader
+// fields the writer lacks get their defaults, numbers are promoted, enum
+// symbols and union branches are remapped. Its output is always Avro binary
+// of the reader schema, so a topic whose schema evolves mid-stream (v1 → v2
+// with a defaulted field) reads as one shape downstream, and a decoder
+// specialised to the reader schema (for example transforms/columnar) never
+// sees a writer schema. When writer and reader are the same schema the
+// payload is validated and passed on without a copy.
+//
+// Decode and Encode are the Beam transforms. Both emit dead letters
+// (transforms/deadletter) with a reason code: wrong_magic_byte,
+// short_buffer, unknown_schema_id, truncated_payload, invalid_payload,
+// incompatible_schema; tests assert records in = decoded + dead letters.
+//
+// Hostile payloads (huge lengths or counts, deep nesting, truncation) are
+// rejected with a reason, never a panic or an unbounded allocation.
+package avroio
