@@ -72,7 +72,7 @@ type vplan struct {
 	genAll  []int32
 	// leafAtoms maps a leaf to its atoms (the fields of a clinical leaf).
 	leafAtoms map[*criteria.Node][]int
-	other   []int // clinical atoms other than diagnosis
+	other     []int // clinical atoms other than diagnosis
 }
 
 func genomicKey(g *criteria.Genomic) string {
