@@ -1,0 +1,168 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
+)
+
+// Options configures Start. The zero value starts an in-memory stack on
+// random loopback ports with every contract's topic (3 partitions) and no
+// subjects registered.
+type Options struct {
+	// KafkaPort is the broker's port on 127.0.0.1 (0: a free port).
+	KafkaPort int
+	// RegistryAddr is the registry's listen address (default
+	// "127.0.0.1:0": a free port).
+	RegistryAddr string
+	// DataDir keeps Kafka logs and registry state under DataDir/kafka and
+	// DataDir/registry across restarts; "" keeps everything in memory.
+	DataDir string
+	// Topics are created at start (default: every contract's topic).
+	// Other topics are created on first use.
+	Topics []string
+	// Partitions of each created topic (default 3).
+	Partitions int32
+	// RegisterContracts registers the value subject of every data
+	// contract (schemas.All) on start.
+	RegisterContracts bool
+}
+
+// Stack is a running local Kafka cluster and Schema Registry.
+type Stack struct {
+	kafka  *kfake.Cluster
+	regURL string
+	reg    io.Closer
+	ids    map[string]int
+}
+
+// Start starts the stack. Close stops it.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.Partitions <= 0 {
+		o.Partitions = 3
+	}
+	if o.RegistryAddr == "" {
+		o.RegistryAddr = "127.0.0.1:0"
+	}
+	if o.Topics == nil {
+		for _, c := range schemas.All() {
+			o.Topics = append(o.Topics, c.Topic)
+		}
+	}
+	kopts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.AllowAutoTopicCreation(),
+		kfake.DefaultNumPartitions(int(o.Partitions)),
+		kfake.SeedTopics(o.Partitions, o.Topics...),
+	}
+	if o.KafkaPort != 0 {
+		kopts = append(kopts, kfake.Ports(o.KafkaPort))
+	}
+	regDir := ""
+	if o.DataDir != "" {
+		kopts = append(kopts, kfake.DataDir(filepath.Join(o.DataDir, "kafka")))
+		regDir = filepath.Join(o.DataDir, "registry")
+	}
+	kc, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("local: start kafka: %w", err)
+	}
+	url, reg, err := registry.StartServer(o.RegistryAddr, regDir)
+	if err != nil {
+		kc.Close()
+		return nil, fmt.Errorf("local: start schema registry: %w", err)
+	}
+	s := &Stack{kafka: kc, regURL: url, reg: reg, ids: map[string]int{}}
+	if o.RegisterContracts {
+		if err := s.registerContracts(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) registerContracts(ctx context.Context) error {
+	cl, err := registry.NewClient(s.regURL)
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	for _, c := range schemas.All() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		id, err := cl.Register(c.ValueSubject(), c.Schema())
+		if err != nil {
+			return fmt.Errorf("local: register %s: %w", c.ValueSubject(), err)
+		}
+		s.ids[c.ValueSubject()] = id
+	}
+	return nil
+}
+
+// Bootstrap returns the Kafka bootstrap addresses (host:port).
+func (s *Stack) Bootstrap() []string { return s.kafka.ListenAddrs() }
+
+// RegistryURL returns the Schema Registry's base URL.
+func (s *Stack) RegistryURL() string { return s.regURL }
+
+// SchemaIDs returns the ids of the subjects registered at start, by
+// subject.
+func (s *Stack) SchemaIDs() map[string]int {
+	out := make(map[string]int, len(s.ids))
+	for k, v := range s.ids {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops the registry and the Kafka cluster.
+func (s *Stack) Close() error {
+	var err error
+	if s.reg != nil {
+		err = s.reg.Close()
+	}
+	s.kafka.Close()
+	return err
+}
+
+// Run starts the stack, writes its addresses to w and runs until ctx is
+// cancelled (for `trialflow stack up`).
+func Run(ctx context.Context, w io.Writer, o Options) error {
+	s, err := Start(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "kafka bootstrap: %s\n", strings.Join(s.Bootstrap(), ","))
+	fmt.Fprintf(w, "schema registry: %s\n", s.RegistryURL())
+	ids := s.SchemaIDs()
+	subjects := make([]string, 0, len(ids))
+	for k := range ids {
+		subjects = append(subjects, k)
+	}
+	sort.Strings(subjects)
+	for _, subj := range subjects {
+		fmt.Fprintf(w, "registered %s: id %d\n", subj, ids[subj])
+	}
+	if o.DataDir != "" {
+		fmt.Fprintf(w, "data dir: %s\n", o.DataDir)
+	}
+	fmt.Fprintln(w, "running; interrupt to stop")
+	<-ctx.Done()
+	if err := s.Close(); err != nil {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,117 @@
+package local_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trialflow/trialflow/runners/local"
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
+)
+
+func TestStartRegistersContractsAndServesKafka(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.Start(ctx, local.Options{RegisterContracts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	cl, err := registry.NewClient(s.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range schemas.All() {
+		id, _, err := cl.Latest(c.ValueSubject())
+		if err != nil || id != s.SchemaIDs()[c.ValueSubject()] {
+			t.Errorf("%s: id %d, %v; Start said %d", c.ValueSubject(), id, err, s.SchemaIDs()[c.ValueSubject()])
+		}
+	}
+
+	kc, err := kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...), kgo.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	topics, err := kadm.NewClient(kc).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range schemas.All() {
+		if d, ok := topics[c.Topic]; !ok || len(d.Partitions) != 3 {
+			t.Errorf("topic %s missing or not 3 partitions", c.Topic)
+		}
+	}
+	// Other topics are created on first use.
+	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "scratch", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDataDirSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := local.Start(ctx, local.Options{DataDir: dir, RegisterContracts: true, Topics: []string{"t"}, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "t", Value: []byte("kept")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	kc.Close()
+	ids := s.SchemaIDs()
+	s.Close()
+
+	s, err = local.Start(ctx, local.Options{DataDir: dir, RegisterContracts: true, Topics: []string{"t"}, Partitions: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.SchemaIDs(); got[schemas.PatientFacts.ValueSubject()] != ids[schemas.PatientFacts.ValueSubject()] {
+		t.Errorf("ids changed across restart: %v then %v", ids, got)
+	}
+	kc, err = kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...), kgo.ConsumeTopics("t"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	fs := kc.PollFetches(cctx)
+	if recs := fs.Records(); len(recs) != 1 || string(recs[0].Value) != "kept" {
+		t.Fatalf("after restart read %d records (%v)", len(recs), fs.Err())
+	}
+}
+
+func TestRunPrintsAddressesUntilCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	pr := &syncBuf{b: &out}
+	go func() { done <- local.Run(ctx, pr, local.Options{RegisterContracts: true}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(pr.String(), "running") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	text := pr.String()
+	for _, want := range []string{"kafka bootstrap: 127.0.0.1:", "schema registry: http://127.0.0.1:", "registered patient_facts-value: id "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
