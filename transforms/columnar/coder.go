@@ -3,8 +3,8 @@ package columnar
 import (
 	"bytes"
 	"encoding/binary"
-	"hash/crc32"
 	"fmt"
+	"hash/crc32"
 	"reflect"
 
 	"github.com/apache/arrow-go/v18/arrow"

@@ -100,4 +100,3 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
-
