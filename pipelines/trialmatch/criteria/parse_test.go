@@ -238,14 +238,42 @@ func TestParseHostile(t *testing.T) {
 	}
 }
 
+// testdataDir holds our own CTML examples (repository testdata/match/ctml).
+const testdataDir = "../../../testdata/match/ctml"
+
+func TestParseTestdata(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(testdataDir, "*"))
+	if err != nil || len(files) < 4 {
+		t.Fatalf("testdata: %v, %d files", err, len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = criteria.Parse(data, criteria.WithSource(filepath.Base(f)))
+			if strings.HasPrefix(filepath.Base(f), "bad_") {
+				var e *criteria.Error
+				if !errors.As(err, &e) || e.Field == "" || e.Path == "" {
+					t.Fatalf("want a named error, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"protocol_no":"T","treatment_list":{"step":[{"arm":[{"match":[{"and":[{"genomic":{"hugo_symbol":"EGFR","variant_category":"!Mutation"}},{"clinical":{"age_numerical":">=18"}}]}]}]}]}}`))
 	f.Add([]byte("protocol_no: Y\ntreatment_list:\n  step:\n    - match:\n        - or:\n            - clinical: {tmb_numerical: '>10'}\n"))
-	if dir, err := os.ReadDir("testdata/seed"); err == nil {
-		for _, e := range dir {
-			if b, err := os.ReadFile(filepath.Join("testdata/seed", e.Name())); err == nil {
-				f.Add(b)
-			}
+	seeds, _ := filepath.Glob(filepath.Join(testdataDir, "*"))
+	for _, name := range seeds {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
