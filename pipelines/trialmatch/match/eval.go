@@ -409,8 +409,10 @@ func (e *Engine) variantMatches(g *criteria.Genomic, v *Variant, reportDate *int
 	return true
 }
 
-// genomicKnown says whether absence of a finding is a known "no".
-func genomicKnown(p *Profile) bool { return p.Sequenced || len(p.Variants) > 0 }
+// genomicKnown says whether absence of a finding is a known "no": only
+// when a genomic report exists (a marker test such as MSI by IHC alone
+// does not say that KRAS is not mutated).
+func genomicKnown(p *Profile) bool { return p.Sequenced }
 
 // genomicLeaf evaluates a genomic leaf on a profile.
 func (e *Engine) genomicLeaf(g *criteria.Genomic, p *Profile) Truth {

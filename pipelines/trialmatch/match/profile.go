@@ -38,7 +38,9 @@ type Profile struct {
 	PDL1Clone string   // marker PD_L1 clone, e.g. 22C3
 
 	// Sequenced says a genomic report exists, so that the absence of a
-	// variant is a known "no" rather than "not tested".
+	// variant is a known "no" rather than "not tested". Without it a
+	// genomic criterion is true when a listed finding satisfies it and
+	// unknown otherwise.
 	Sequenced bool
 	// ReportDate is the date of the latest genomic report, days since epoch.
 	ReportDate *int32

@@ -380,7 +380,7 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 	if len(p.genAll) > 0 {
 		clear(known)
 		for i := 0; i < n; i++ {
-			if b.sequenced.Value(i) || b.offsets[i+1] > b.offsets[i] {
+			if b.sequenced.Value(i) {
 				setBit(known, i)
 			}
 		}
