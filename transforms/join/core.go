@@ -71,19 +71,12 @@ func inInterval(lts, rts, lower, upper int64) bool {
 	return rts >= lts+lower && rts <= lts+upper
 }
 
-// entry is a row held in a stateful join's state.
-type entry struct {
-	TS      int64
-	Seq     int64
-	Data    []byte
-	Matched bool
-	Delete  bool
-}
+// Entries are the rows held in state (see Entry).
 
 // asOf returns the index of the version valid at ts: the one with the
 // greatest TS <= ts (the latest arrival among equal times), or -1. versions
 // must be sorted by (TS, Seq).
-func asOf(versions []entry, ts int64) int {
+func asOf(versions []Entry, ts int64) int {
 	lo, hi := 0, len(versions)
 	for lo < hi {
 		mid := (lo + hi) / 2
@@ -97,12 +90,12 @@ func asOf(versions []entry, ts int64) int {
 }
 
 // insertSorted inserts e into versions kept sorted by (TS, Seq).
-func insertSorted(versions []entry, e entry) []entry {
+func insertSorted(versions []Entry, e Entry) []Entry {
 	i := len(versions)
 	for i > 0 && (versions[i-1].TS > e.TS || (versions[i-1].TS == e.TS && versions[i-1].Seq > e.Seq)) {
 		i--
 	}
-	versions = append(versions, entry{})
+	versions = append(versions, Entry{})
 	copy(versions[i+1:], versions[i:])
 	versions[i] = e
 	return versions
@@ -111,7 +104,7 @@ func insertSorted(versions []entry, e entry) []entry {
 // pruneVersions drops the versions that no row at or after wm can meet:
 // of those with TS <= wm only the last survives (and not even that one if it
 // is a deletion).
-func pruneVersions(versions []entry, wm int64) []entry {
+func pruneVersions(versions []Entry, wm int64) []Entry {
 	k := asOf(versions, wm)
 	if k <= 0 {
 		if k == 0 && versions[0].Delete {

@@ -13,6 +13,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 )
 
 func TestMain(m *testing.M) {
@@ -85,11 +86,80 @@ func pairString(p Pair) string {
 
 func fmtPair(p Pair, emit func(string)) { emit(pairString(p)) }
 
-func fmtLate(l Late, emit func(string)) { emit(fmt.Sprintf("late:%d:%s:%s@%d", l.Side, l.Key, l.Data, l.TS)) }
+func fmtLate(l Late, emit func(string)) {
+	emit(fmt.Sprintf("late:%d:%s:%s@%d", l.Side, l.Key, l.Data, l.TS))
+}
 
 // strs formats a PCollection of join results as strings in the global window,
 // ready for passert.
 func strs(s beam.Scope, fn any, col beam.PCollection) beam.PCollection {
 	out := beam.ParDo(s, fn, col)
 	return beam.WindowInto(s, window.NewGlobalWindows(), out)
+}
+
+// sideRow is a test row for a two-input join fed by one TestStream.
+type sideRow struct {
+	Side int
+	Key  string
+	TS   int64
+	Data string
+}
+
+func init() {
+	register.Function2x0(splitSide0)
+	register.Function2x0(splitSide1)
+	register.Function2x0(sideChange)
+	beam.RegisterType(typeOf[sideRow]())
+	register.Emitter2[beam.EventTime, Change]()
+}
+
+func splitSide0(r sideRow, emit func(beam.EventTime, string, []byte)) {
+	if r.Side == 0 {
+		emit(mtime.FromMilliseconds(r.TS), r.Key, []byte(r.Data))
+	}
+}
+
+func splitSide1(r sideRow, emit func(beam.EventTime, string, []byte)) {
+	if r.Side == 1 {
+		emit(mtime.FromMilliseconds(r.TS), r.Key, []byte(r.Data))
+	}
+}
+
+// sideChange turns side-1 rows into changes; Data "DEL" is a deletion.
+func sideChange(r sideRow, emit func(beam.EventTime, Change)) {
+	if r.Side == 1 {
+		emit(mtime.FromMilliseconds(r.TS), Change{Key: r.Key, Data: []byte(r.Data), Delete: r.Data == "DEL"})
+	}
+}
+
+// streamStep is one TestStream event: rows at their times, or a watermark
+// advance when Rows is empty (Watermark < 0 means infinity).
+type streamStep struct {
+	Rows      []sideRow
+	Watermark int64
+}
+
+func sideStream(t *testing.T, s beam.Scope, steps []streamStep) beam.PCollection {
+	t.Helper()
+	cfg := teststream.NewConfig()
+	for _, st := range steps {
+		if len(st.Rows) == 0 {
+			var err error
+			if st.Watermark < 0 {
+				err = cfg.AdvanceWatermarkToInfinity()
+			} else {
+				err = cfg.AdvanceWatermark(st.Watermark)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		for _, r := range st.Rows {
+			if err := cfg.AddElements(r.TS, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return teststream.Create(s, cfg)
 }

@@ -38,9 +38,10 @@ const MaxInputs = 8
 // Tagged is one input row on its way through the shuffle: the input it came
 // from, its event time in milliseconds since the Unix epoch and its payload.
 type Tagged struct {
-	Side int
-	TS   int64
-	Data []byte
+	Side   int
+	TS     int64
+	Data   []byte
+	Delete bool
 }
 
 // Tuple is one result of a window join: one row (or nothing) per input, for

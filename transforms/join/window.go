@@ -153,7 +153,6 @@ type RowBatch struct {
 	Rows       [][]byte
 }
 
-
 // shardOf maps a key to one of n shards. It must agree on every worker, so
 // it uses a fixed hash (FNV-1a), not maphash.
 func shardOf(key string, n int) int {

@@ -1,0 +1,226 @@
+package join
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+)
+
+func init() {
+	register.DoFn6x0[state.Provider, timers.Provider, string, Tagged, func(beam.EventTime, Pair), func(Late)](&intervalFn{})
+	register.Emitter2[beam.EventTime, Pair]()
+	register.Emitter1[Late]()
+	beam.RegisterType(typeOf[Pair]())
+	beam.RegisterType(typeOf[Late]())
+	beam.RegisterType(typeOf[Entry]())
+	beam.RegisterType(typeOf[clock]())
+}
+
+// Interval joins left and right (each a PCollection<KV<string, []byte>>) on
+// their key where left.ts + lower <= right.ts <= left.ts + upper, and
+// returns the joined PCollection<Pair> and the late PCollection<Late>. kind
+// is Inner or LeftOuter. Inputs are joined in the global window whatever
+// their windowing. See the package documentation for timing and state.
+func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, upper time.Duration, opts ...Option) (joined, late beam.PCollection) {
+	s = s.Scope("join.Interval")
+	if kind != Inner && kind != LeftOuter {
+		panic(fmt.Errorf("join.Interval: kind %v, want inner or left-outer", kind))
+	}
+	if lower > upper {
+		panic(fmt.Errorf("join.Interval: lower bound %v is above upper bound %v", lower, upper))
+	}
+	c := newConfig(opts)
+	both := beam.Flatten(s,
+		beam.ParDo(s.Scope("left"), &tagFn{Side: 0}, left),
+		beam.ParDo(s.Scope("right"), &tagFn{Side: 1}, right))
+	both = beam.WindowInto(s, window.NewGlobalWindows(), both)
+	return beam.ParDo2(s, &intervalFn{
+		Kind:     int(kind),
+		Lower:    toMillis(lower),
+		Upper:    toMillis(upper),
+		Lateness: toMillis(c.lateness),
+		TTL:      toMillis(c.ttl),
+		Left:     state.MakeValueState[[]Entry]("left"),
+		Right:    state.MakeValueState[[]Entry]("right"),
+		Clock:    state.MakeValueState[clock]("clock"),
+		Cleanup:  timers.InEventTime("cleanup"),
+	}, both)
+}
+
+// Entry is a row held in a stateful join's state: its event time, arrival
+// sequence, payload, whether it met a partner, and whether it is a deletion.
+type Entry struct {
+	TS      int64
+	Seq     int64
+	Data    []byte
+	Matched bool
+	Delete  bool
+}
+
+// intervalFn is the stateful core of Interval.
+type intervalFn struct {
+	Kind                        int
+	Lower, Upper, Lateness, TTL int64
+
+	Left, Right state.Value[[]Entry]
+	Clock       state.Value[clock]
+	Cleanup     timers.EventTime
+}
+
+// expiry is the last cleanup point at which the row is still needed.
+func (f *intervalFn) expiry(side int, ts int64) int64 {
+	var e int64
+	if side == 0 {
+		e = ts + f.Upper + f.Lateness
+	} else {
+		e = ts - f.Lower + f.Lateness
+	}
+	if f.TTL > 0 && ts+f.TTL < e {
+		e = ts + f.TTL
+	}
+	return e
+}
+
+func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key string, t Tagged, emit func(beam.EventTime, Pair), late func(Late)) {
+	c, err := readClock(sp, &f.Clock)
+	must(err)
+	if c.isLate(t.TS, f.Lateness) {
+		late(Late{Key: key, Side: t.Side, TS: t.TS, Data: t.Data,
+			Reason: fmt.Sprintf("interval join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
+		return
+	}
+	lefts, _, err := f.Left.Read(sp)
+	must(err)
+	rights, _, err := f.Right.Read(sp)
+	must(err)
+	e := Entry{TS: t.TS, Data: t.Data}
+	if t.Side == 0 {
+		for _, r := range rights {
+			if inInterval(t.TS, r.TS, f.Lower, f.Upper) {
+				emit(outTime(t.TS, r.TS), Pair{Key: key, Left: t.Data, LeftTS: t.TS, Right: r.Data, RightTS: r.TS, Matched: true})
+				e.Matched = true
+			}
+		}
+		lefts = append(lefts, e)
+		must(f.Left.Write(sp, lefts))
+	} else {
+		changed := false
+		for i := range lefts {
+			l := &lefts[i]
+			if inInterval(l.TS, t.TS, f.Lower, f.Upper) {
+				emit(outTime(l.TS, t.TS), Pair{Key: key, Left: l.Data, LeftTS: l.TS, Right: t.Data, RightTS: t.TS, Matched: true})
+				if !l.Matched {
+					l.Matched = true
+					changed = true
+				}
+			}
+		}
+		if changed && Kind(f.Kind) == LeftOuter {
+			must(f.Left.Write(sp, lefts))
+		}
+		rights = append(rights, e)
+		must(f.Right.Write(sp, rights))
+	}
+	// The timer fires just after the earliest expiry.
+	at := f.expiry(t.Side, t.TS) + 1
+	if c.TimerAt == noTime || at < c.TimerAt {
+		setTimer(tp, f.Cleanup, &c, at, f.hold(lefts))
+	} else if t.Side == 0 && Kind(f.Kind) == LeftOuter {
+		// Keep the watermark hold at the earliest pending left row.
+		setTimer(tp, f.Cleanup, &c, c.TimerAt, f.hold(lefts))
+	}
+	must(f.Clock.Write(sp, c))
+}
+
+// hold is the output watermark hold a left-outer join needs: the earliest
+// unmatched left row it may still emit.
+func (f *intervalFn) hold(lefts []Entry) int64 {
+	if Kind(f.Kind) != LeftOuter {
+		return noTime
+	}
+	h := noTime
+	for _, l := range lefts {
+		if !l.Matched && (h == noTime || l.TS < h) {
+			h = l.TS
+		}
+	}
+	return h
+}
+
+func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, _ timers.Context, emit func(beam.EventTime, Pair), _ func(Late)) {
+	c, err := readClock(sp, &f.Clock)
+	must(err)
+	now := firedAt(c, ts)
+	if now > c.Cleaned {
+		c.Cleaned = now
+	}
+	c.TimerAt = noTime
+	lefts, _, err := f.Left.Read(sp)
+	must(err)
+	rights, _, err := f.Right.Read(sp)
+	must(err)
+	next := noTime
+	keep := lefts[:0]
+	for _, l := range lefts {
+		x := f.expiry(0, l.TS)
+		if x < now {
+			if !l.Matched && Kind(f.Kind) == LeftOuter {
+				emit(mtime.FromMilliseconds(l.TS), Pair{Key: key, Left: l.Data, LeftTS: l.TS})
+			}
+			continue
+		}
+		keep = append(keep, l)
+		if next == noTime || x+1 < next {
+			next = x + 1
+		}
+	}
+	lefts = keep
+	keepR := rights[:0]
+	for _, r := range rights {
+		x := f.expiry(1, r.TS)
+		if x < now {
+			continue
+		}
+		keepR = append(keepR, r)
+		if next == noTime || x+1 < next {
+			next = x + 1
+		}
+	}
+	rights = keepR
+	writeOrClear(sp, &f.Left, lefts)
+	writeOrClear(sp, &f.Right, rights)
+	if next != noTime {
+		setTimer(tp, f.Cleanup, &c, next, f.hold(lefts))
+	}
+	must(f.Clock.Write(sp, c))
+}
+
+func writeOrClear(sp state.Provider, v *state.Value[[]Entry], es []Entry) {
+	if len(es) == 0 {
+		must(v.Clear(sp))
+		return
+	}
+	must(v.Write(sp, es))
+}
+
+func outTime(a, b int64) beam.EventTime {
+	if b > a {
+		a = b
+	}
+	return mtime.FromMilliseconds(a)
+}
+
+// must panics on state errors: the SDK reports a panicking DoFn as a failed
+// bundle, which the runner retries.
+func must(err error) {
+	if err != nil {
+		panic(fmt.Errorf("join: state access: %w", err))
+	}
+}
