@@ -122,6 +122,7 @@ type clause struct {
 	suspended  bool
 	root       *criteria.Node
 	paths      [][]*criteria.Node
+	pathAtoms  [][][]int // atoms of each leaf of each path (vectorized)
 	prog       *vnode
 }
 
@@ -227,9 +228,11 @@ func (e *Engine) newMatch(c *clause, p *Profile, arena *[]Reason, lt leafTruther
 	}
 }
 
-// leafTruther reports whether a leaf holds (True) for the current row.
+// leafTruther reports whether leaf li of match path pi of clause c holds
+// (True) for the current row, and caches per-row alteration texts.
 type leafTruther interface {
-	leafTruth(n *criteria.Node) Truth
+	leafTruth(c *clause, pi, li int) Truth
+	alterations() []string
 }
 
 // reasons appends the reasons of a clause that holds for p to out.
@@ -240,9 +243,13 @@ func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []
 	}
 	var small [16]memo
 	cache := small[:0]
-	leaf := func(n *criteria.Node) Truth {
+	var alts []string
+	if lt != nil {
+		alts = lt.alterations()
+	}
+	leaf := func(pi, li int, n *criteria.Node) Truth {
 		if lt != nil {
-			return lt.leafTruth(n)
+			return lt.leafTruth(c, pi, li)
 		}
 		for _, m := range cache {
 			if m.n == n {
@@ -255,8 +262,8 @@ func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []
 	}
 	for pi, path := range c.paths {
 		holds := true
-		for _, n := range path {
-			if leaf(n) != True {
+		for li, n := range path {
+			if leaf(pi, li, n) != True {
 				holds = false
 				break
 			}
@@ -278,7 +285,20 @@ func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []
 			for vi := range p.Variants {
 				v := &p.Variants[vi]
 				if e.variantMatches(g, v, p.ReportDate) {
-					out = append(out, Reason{Type: ReasonGenomic, Alteration: e.alteration(g, v, p.ReportDate), MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: vi})
+					var alt string
+					// The text depends on the leaf only for signatures and
+					// unstructured SVs; otherwise reuse it within the row.
+					perVariant := vi < len(alts) && v.VariantCategory != string(criteria.Signature) &&
+						(v.VariantCategory != string(criteria.SV) || e.structured(v, p.ReportDate))
+					if perVariant && alts[vi] != "" {
+						alt = alts[vi]
+					} else {
+						alt = e.alteration(g, v, p.ReportDate)
+						if perVariant {
+							alts[vi] = alt
+						}
+					}
+					out = append(out, Reason{Type: ReasonGenomic, Alteration: alt, MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: vi})
 				}
 			}
 		}

@@ -180,6 +180,13 @@ func (e *Engine) plan() *vplan {
 	}
 	for _, c := range e.clauses {
 		c.prog = compile(c.root)
+		c.pathAtoms = make([][][]int, len(c.paths))
+		for pi, path := range c.paths {
+			c.pathAtoms[pi] = make([][]int, len(path))
+			for li, n := range path {
+				c.pathAtoms[pi][li] = p.leafAtoms[n]
+			}
+		}
 	}
 	names := map[string]bool{}
 	for id, a := range p.atoms {
@@ -258,7 +265,7 @@ func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
 		return nil, err
 	}
 	hits, T := e.hits(b, nil)
-	return e.materialize(b, hits, &batchLeaves{T: T, atoms: e.vec.leafAtoms}), nil
+	return e.materialize(b, hits, &batchLeaves{T: T}), nil
 }
 
 // Hit says profile Row of a batch satisfies compiled clause Clause.
@@ -311,6 +318,10 @@ func (e *Engine) materialize(b *batch, hits []Hit, lt *batchLeaves) []Match {
 	for _, h := range hits {
 		if h.Row != last {
 			prof, last = b.profile(int(h.Row)), h.Row
+			if lt != nil {
+				lt.alts = slices.Grow(lt.alts[:0], len(prof.Variants))[:len(prof.Variants)]
+				clear(lt.alts)
+			}
 			// Matches outlive the record: own the identifying strings.
 			prof.Tenant, prof.PatientID, prof.SampleID = strings.Clone(prof.Tenant), strings.Clone(prof.PatientID), strings.Clone(prof.SampleID)
 		}
@@ -506,14 +517,16 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 
 // batchLeaves answers leaf truths from the atom bitsets of one batch row.
 type batchLeaves struct {
-	T     [][]uint64
-	atoms map[*criteria.Node][]int
-	row   int
+	T    [][]uint64
+	row  int
+	alts []string // per-variant alteration texts of the row
 }
 
-func (l *batchLeaves) leafTruth(n *criteria.Node) Truth {
+func (l *batchLeaves) alterations() []string { return l.alts }
+
+func (l *batchLeaves) leafTruth(c *clause, pi, li int) Truth {
 	w, bit := l.row>>6, uint64(1)<<(uint(l.row)&63)
-	for _, id := range l.atoms[n] {
+	for _, id := range c.pathAtoms[pi][li] {
 		if l.T[id][w]&bit == 0 {
 			return False // not known true; only truth matters for reasons
 		}
