@@ -9,7 +9,8 @@
 //
 // Clinical leaves (fields AND-ed): oncotree_primary_diagnosis (expanded to
 // every subtype through MatchMiner's OncoTree mapping, including the
-// pseudo-nodes _SOLID_ and _LIQUID_; "!" excludes), age_numerical and
+// pseudo-nodes _SOLID_ and _LIQUID_; "!" excludes; names compare exactly,
+// and a name not in the mapping is an error), age_numerical and
 // tmb_numerical comparisons (">=18", "<40", "==40"), gender, er_status,
 // pr_status, her2_status, disease_status.
 //

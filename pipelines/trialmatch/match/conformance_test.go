@@ -392,6 +392,30 @@ func TestMatchMinerConformance(t *testing.T) {
 			}
 		}
 	})
+	t.Run("structured_sv_default_semantics", func(t *testing.T) {
+		// Deliberate difference: without WithStructuredSVCutover each finding
+		// is judged by its own shape, so this 2019 sample's free-text SV
+		// comments ("... relating to BRCA structural variation.") also count,
+		// where DFCI ignores comments after 2018-12-01.
+		e, err := match.Compile(loadTrials(t, ref, "structured_sv"), match.WithToday(today), closedT, deceasedT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alts := map[string]int{}
+		total := 0
+		for _, m := range e.Rowwise(seed) {
+			if m.SampleID == "5d2799df6756630d8dd068c6" {
+				total += len(m.Reasons)
+				for _, r := range m.Reasons {
+					alts[r.Alteration]++
+				}
+			}
+		}
+		if alts["BRCA Structural Variation"] == 0 || total <= 44 {
+			t.Errorf("default semantics: %d reasons, BRCA comment reasons %d; want more than DFCI's 44 and some", total, alts["BRCA Structural Variation"])
+		}
+		t.Logf("default semantics: %d reasons (DFCI cutover: 44)", total)
+	})
 	t.Run("duplicate_hashes", func(t *testing.T) {
 		t.Skip("needs CTIMS all_open_dup.json, which is not in the reference snapshot; match de-duplication is the pipeline's dedup stage, not this engine's")
 	})

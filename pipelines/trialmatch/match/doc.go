@@ -3,12 +3,17 @@
 // trials (package criteria), as MatchMiner does, faster and with
 // explanations.
 //
-// A Profile is the fold of one patient's facts (patient_facts.avsc);
-// profiles travel in Arrow records of ProfileSchema built by BuildProfiles.
-// Compile indexes the open steps, arms and dose levels of a set of trials;
-// MatchBatch evaluates them over a whole record at a time (bitsets of 64
-// rows per word, diagnosis and gene indexes, see vector.go); Rowwise is the
-// straightforward reference over Go structs and gives the same matches.
+// A Profile is the fold of one patient's facts (patient_facts.avsc, see
+// Fold); profiles travel in Arrow records of ProfileSchema built by
+// BuildProfiles (variants as a List<Struct> column). Compile indexes the
+// open steps, arms and dose levels of a set of trials; MatchBatch evaluates
+// them over a whole record at a time (bitsets of 64 rows per word,
+// diagnosis and gene indexes, see vector.go) and builds each match with its
+// reasons; MatchBatchHits returns only the (row, clause) pairs, for stages
+// that build reasons later (Matches) for new matches only. Rowwise is the
+// straightforward reference over Go structs and gives the same matches, in
+// the same order. Explain says, three-valued, why a profile does not match
+// an arm and which missing test would decide it.
 //
 // Semantics follow MatchMiner (matchengine-V2) unless said otherwise:
 //
@@ -31,8 +36,12 @@
 //     PD-L1 result, no birth date, not sequenced) is unknown, not false;
 //     only true clauses match, and Explain says which missing test would
 //     decide ("would match if PD-L1 were tested"). A negated genomic leaf on
-//     a patient never sequenced is unknown, where MatchMiner says "no
-//     alteration" and matches.
+//     a patient never sequenced (Profile.Sequenced false) is unknown, where
+//     MatchMiner says "no alteration" and matches. A required PD-L1 clone
+//     that differs from the clone used is unknown (the required assay is
+//     missing), not false.
+//   - Diagnosis names compare exactly, as MatchMiner's $in does; gender,
+//     receptor status, disease status and region ignore case.
 //   - Structural variants are judged by their own shape (partner genes, else
 //     the free-text comment); WithStructuredSVCutover restores DFCI's rule
 //     of switching on the report date (2018-12-01).
