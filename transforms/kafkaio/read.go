@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -193,6 +194,9 @@ func (p *positions) committed(ctx context.Context, topic string, out map[int32]i
 		return nil
 	}
 	resp, err := p.adm.FetchOffsetsForTopics(ctx, p.Group, topic)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return nil // a group that never committed
+	}
 	if err != nil {
 		return fmt.Errorf("kafkaio: committed offsets of group %q: %w", p.Group, err)
 	}
