@@ -1,0 +1,229 @@
+package trialmatch
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/transforms/avroio"
+	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/kafkaio"
+)
+
+func init() {
+	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.PatientFact), func(deadletter.Record), error](&toFactFn{})
+	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.Trial), func(deadletter.Record), error](&toTrialFn{})
+	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.RegulatoryEvent), func(deadletter.Record), error](&toRegulatoryFn{})
+	register.DoFn3x1[context.Context, schemas.ApprovedPatient, func(kafkaio.Record), error](&matchRecordFn{})
+	register.Emitter2[beam.EventTime, schemas.PatientFact]()
+	register.Emitter2[beam.EventTime, schemas.Trial]()
+	register.Emitter2[beam.EventTime, schemas.RegulatoryEvent]()
+}
+
+// Topics names the pipeline's Kafka topics; empty names take the contract
+// defaults.
+type Topics struct {
+	Facts, Trials, Regulatory, Approved, DeadLetters string
+}
+
+func (t Topics) withDefaults() Topics {
+	def := func(s *string, c schemas.Contract) {
+		if *s == "" {
+			*s = c.Topic
+		}
+	}
+	def(&t.Facts, schemas.PatientFacts)
+	def(&t.Trials, schemas.Trials)
+	def(&t.Regulatory, schemas.Regulatory)
+	def(&t.Approved, schemas.ApprovedPatients)
+	def(&t.DeadLetters, schemas.DeadLetters)
+	return t
+}
+
+// KafkaConfig wires the pipeline to Kafka and the Schema Registry.
+type KafkaConfig struct {
+	Brokers     []string
+	RegistryURL string
+	Topics      Topics
+	// PerTenantTopics writes approved_patients of tenant T to
+	// "<Approved>.<T>" as well, so a practice can be granted its own topic.
+	PerTenantTopics bool
+	// Unbounded keeps reading (streaming); otherwise the sources read to the
+	// end offsets taken at launch (bounded).
+	Unbounded bool
+	// Group is the consumer group offsets are committed to (optional).
+	Group string
+	// ReadOptions are passed to every kafkaio.Read.
+	ReadOptions []kafkaio.ReadOption
+	Pipeline    Config
+}
+
+// FromKafka reads the three source topics, decodes them against the
+// registry, runs Build, and writes approved_patients and dead letters back
+// to Kafka. It returns Build's outputs (with every dead letter, decoding
+// ones included) for further sinks such as the digest and the history.
+func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
+	t := kc.Topics.withDefaults()
+	opts := append([]kafkaio.ReadOption(nil), kc.ReadOptions...)
+	if kc.Unbounded {
+		opts = append(opts, kafkaio.Unbounded())
+	}
+	if kc.Group != "" {
+		opts = append(opts, kafkaio.Group(kc.Group))
+	}
+	read := func(name, topic string, c schemas.Contract) (beam.PCollection, beam.PCollection) {
+		rs := s.Scope(name)
+		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
+		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name}, recs)
+	}
+	fRecs, fDead := read("Facts", t.Facts, schemas.PatientFacts)
+	tRecs, tDead := read("Trials", t.Trials, schemas.Trials)
+	rRecs, rDead := read("Regulatory", t.Regulatory, schemas.Regulatory)
+
+	facts, fDead2 := beam.ParDo2(s, &toFactFn{}, fRecs)
+	trials, tDead2 := beam.ParDo2(s, &toTrialFn{}, tRecs)
+	regs, rDead2 := beam.ParDo2(s, &toRegulatoryFn{}, rRecs)
+
+	out := Build(s, Inputs{Facts: facts, Trials: trials, Regulatory: regs}, kc.Pipeline)
+	out.DeadLetters = beam.Flatten(s, out.DeadLetters, fDead, tDead, rDead, fDead2, tDead2, rDead2)
+
+	ws := s.Scope("WriteApproved")
+	recs := beam.ParDo(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
+	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
+		RegistryURL: kc.RegistryURL, Stage: "trialmatch.EncodeApproved"}, recs)
+	kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))
+	if kc.PerTenantTopics {
+		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
+		kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant)
+	}
+	out.DeadLetters = beam.Flatten(s, out.DeadLetters, encDead)
+	deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters)
+	return out
+}
+
+func init() { register.Function1x1(retopicPerTenant) }
+
+// retopicPerTenant sends a framed approved_patients record to its tenant's
+// own topic, named by the record's tenant header.
+func retopicPerTenant(r kafkaio.Record) kafkaio.Record {
+	tenant, _ := r.Header("tenant")
+	r.Topic = r.Topic + "." + string(tenant)
+	r.Partition = -1
+	return r
+}
+
+// decodeNative decodes an Avro body of the contract's schema.
+type nativeCodec struct{ codec *goavro.Codec }
+
+func (n *nativeCodec) setup(c schemas.Contract) error {
+	codec, err := c.Codec()
+	n.codec = codec
+	return err
+}
+
+func (n *nativeCodec) native(d avroio.Decoded) (any, error) {
+	v, rest, err := n.codec.NativeFromBinary(d.Value)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%d trailing bytes", len(rest))
+	}
+	return v, err
+}
+
+func rejectDecoded(ctx context.Context, dead func(deadletter.Record), stage string, d avroio.Decoded, err error) {
+	deadletter.Emit(ctx, dead, deadletter.New(stage,
+		deadletter.Errorf(deadletter.InvalidRecord, "%s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err),
+		deadletter.From(deadletter.Source{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}),
+		deadletter.WithSchemaID(int32(d.WriterSchemaID)),
+		deadletter.WithPayloadRef(fmt.Sprintf("kafka://%s/%d/%d", d.Topic, d.Partition, d.Offset), d.Value)))
+}
+
+type toFactFn struct{ nativeCodec }
+
+func (f *toFactFn) Setup() error { return f.setup(schemas.PatientFacts) }
+
+func (f *toFactFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.PatientFact), dead func(deadletter.Record)) error {
+	v, err := f.native(d)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
+		return nil
+	}
+	fact, err := schemas.PatientFactFromNative(v)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
+		return nil
+	}
+	emit(beam.EventTime(fact.EventTime.UnixMilli()), *fact)
+	return nil
+}
+
+type toTrialFn struct{ nativeCodec }
+
+func (f *toTrialFn) Setup() error { return f.setup(schemas.Trials) }
+
+func (f *toTrialFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.Trial), dead func(deadletter.Record)) error {
+	v, err := f.native(d)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Trials", d, err)
+		return nil
+	}
+	t, err := schemas.TrialFromNative(v)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Trials", d, err)
+		return nil
+	}
+	emit(beam.EventTime(t.EventTime.UnixMilli()), *t)
+	return nil
+}
+
+type toRegulatoryFn struct{ nativeCodec }
+
+func (f *toRegulatoryFn) Setup() error { return f.setup(schemas.Regulatory) }
+
+func (f *toRegulatoryFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.RegulatoryEvent), dead func(deadletter.Record)) error {
+	v, err := f.native(d)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Regulatory", d, err)
+		return nil
+	}
+	e, err := schemas.RegulatoryEventFromNative(v)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Regulatory", d, err)
+		return nil
+	}
+	emit(beam.EventTime(e.EventTime.UnixMilli()), *e)
+	return nil
+}
+
+// matchRecordFn turns a match into a Kafka record: key tenant/patient/
+// protocol, value the Avro body, a tenant header.
+type matchRecordFn struct {
+	Topic     string
+	PerTenant bool
+
+	codec *goavro.Codec
+}
+
+func (f *matchRecordFn) Setup() error {
+	c, err := schemas.ApprovedPatients.Codec()
+	f.codec = c
+	return err
+}
+
+func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record)) error {
+	body, err := f.codec.BinaryFromNative(nil, a.Native())
+	if err != nil {
+		return fmt.Errorf("trialmatch: encode approved patient %s: %w", a.MatchID, err)
+	}
+	beam.NewCounter("trialmatch", "approved.out").Inc(ctx, 1)
+	emit(kafkaio.Record{
+		Topic: f.Topic, Partition: -1, Offset: -1, Timestamp: a.MatchTime,
+		Key:     []byte(a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo),
+		Value:   body,
+		Headers: []kafkaio.Header{{Key: "tenant", Value: []byte(a.Tenant)}, {Key: "action", Value: []byte(a.Action)}},
+	})
+	return nil
+}

@@ -1,0 +1,127 @@
+package trialmatch_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
+	"github.com/trialflow/trialflow/runners/local"
+	"github.com/trialflow/trialflow/schemas"
+)
+
+// The whole product over real Kafka and the registry: synthetic streams
+// produced to the local stack, the bounded pipeline on Prism, the
+// approved_patients and dead_letter topics read back.
+func TestPipelineOverKafka(t *testing.T) {
+	ctx := context.Background()
+	stack, err := local.Start(ctx, local.Options{RegisterContracts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	ids := stack.SchemaIDs()
+
+	c := synth.DefaultConfig()
+	c.Patients, c.Trials, c.Span = 300, 8, 12*time.Hour
+	d := synth.Generate(c)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const corrupt = 6
+	n, err := synth.Produce(ctx, cl, d, synth.IDs{
+		Facts:      uint32(ids[schemas.PatientFacts.ValueSubject()]),
+		Trials:     uint32(ids[schemas.Trials.ValueSubject()]),
+		Regulatory: uint32(ids[schemas.Regulatory.ValueSubject()]),
+	}, corrupt, nil)
+	cl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := trialmatch.CreateTenantTopics(ctx, stack.Bootstrap(), schemas.ApprovedPatients.Topic, d.Tenants, 1); err != nil {
+		t.Fatal(err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	trialmatch.FromKafka(s, trialmatch.KafkaConfig{
+		Brokers: stack.Bootstrap(), RegistryURL: stack.RegistryURL(), PerTenantTopics: true,
+		Pipeline: trialmatch.Config{Shards: 4, Tick: 10 * time.Minute},
+	})
+	res := ptest.RunAndValidate(t, p)
+
+	approved, err := trialmatch.ReadApproved(ctx, stack.Bootstrap(), stack.RegistryURL(), schemas.ApprovedPatients.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := map[string]string{}
+	latest := map[string]time.Time{}
+	for _, a := range approved {
+		k := a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo
+		if a.MatchTime.Before(latest[k]) {
+			continue
+		}
+		latest[k] = a.MatchTime
+		active[k] = a.Action
+	}
+	var got []string
+	for k, act := range active {
+		if act == "NEW" {
+			got = append(got, k)
+		}
+	}
+	sort.Strings(got)
+	want := expectedActive(t, d, c.Start.Add(c.Span))
+	if len(got) != len(want) {
+		t.Fatalf("active matches over Kafka: got %d, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("active matches differ at %d: got %s, want %s", i, got[i], want[i])
+		}
+	}
+
+	// One tenant's own topic holds that tenant's records only.
+	tenant := d.Tenants[0]
+	own, err := trialmatch.ReadApproved(ctx, stack.Bootstrap(), stack.RegistryURL(), schemas.ApprovedPatients.Topic+"."+tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own) == 0 {
+		t.Fatalf("tenant topic of %s is empty", tenant)
+	}
+	for _, a := range own {
+		if a.Tenant != tenant {
+			t.Fatalf("tenant %s's topic holds a record of %s", tenant, a.Tenant)
+		}
+	}
+
+	dead, err := trialmatch.ReadDeadLetters(ctx, stack.Bootstrap(), stack.RegistryURL(), schemas.DeadLetters.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int{}
+	for _, r := range dead {
+		codes[r.ReasonCode]++
+		if r.SourceTopic == nil || *r.SourceTopic != schemas.PatientFacts.Topic {
+			t.Fatalf("dead letter without its source: %+v", r)
+		}
+	}
+	if len(dead) != corrupt || codes["wrong_magic_byte"] != 2 || codes["unknown_schema_id"] != 2 {
+		t.Fatalf("dead letters by reason: %v (%d in all, want %d)", codes, len(dead), corrupt)
+	}
+	// Conservation for the facts topic: records in = folded + dead letters.
+	counters := map[string]int64{}
+	for _, c := range res.Metrics().AllMetrics().Counters() {
+		counters[c.Key.Namespace+"/"+c.Key.Name] += c.Committed
+	}
+	if got := counters["trialmatch/spv.facts_folded"] + int64(len(dead)); got != int64(n.Facts+n.Corrupt) {
+		t.Fatalf("facts in %d != folded %d + dead %d", n.Facts+n.Corrupt, counters["trialmatch/spv.facts_folded"], len(dead))
+	}
+}
