@@ -184,6 +184,25 @@ func TestHostileLengths(t *testing.T) {
 	if d.Rows() != 0 {
 		t.Fatalf("Rows = %d after hostile input", d.Rows())
 	}
+
+	// Nested zero-byte items: each inner array may declare the whole limit;
+	// the limit is per record, so the outer count cannot multiply it.
+	nested := `{"type":"record","name":"N","fields":[{"name":"a","type":{"type":"array","items":{"type":"array","items":"null"}}}]}`
+	d, err = avroarrow.New(nested, avroarrow.WithMaxItems(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = d.Compile(nested); err != nil {
+		t.Fatal(err)
+	}
+	body := zz(200)
+	for range 200 {
+		body = append(append(body, zz(900)...), 0)
+	}
+	body = append(body, 0)
+	if err := d.Append(p, body); !errors.Is(err, avroarrow.ErrLimit) {
+		t.Fatalf("200 x 900 nulls under a 1000 limit: %v, want ErrLimit", err)
+	}
 }
 
 func TestAppendAllocs(t *testing.T) {
