@@ -113,4 +113,3 @@ func TestBadCompressionFailsSetup(t *testing.T) {
 		t.Fatal("pipeline with an unknown codec succeeded")
 	}
 }
-

@@ -301,4 +301,3 @@ func TestUnescape(t *testing.T) {
 		}
 	}
 }
-

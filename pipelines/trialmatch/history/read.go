@@ -91,9 +91,17 @@ func partitionOfPath(root, path string) (Partition, error) {
 	return Partition{Tenant: t, Date: d}, nil
 }
 
-// ReadFile appends the records of one history file to dst.
-func ReadFile(path string, dst []schemas.ApprovedPatient, opts ...Option) ([]schemas.ApprovedPatient, error) {
+// ReadFile appends the records of one history file to dst. A corrupt file
+// is an error naming it.
+func ReadFile(path string, dst []schemas.ApprovedPatient, opts ...Option) (out []schemas.ApprovedPatient, err error) {
 	cfg := newConfig(opts)
+	// The Parquet decoder trusts lengths in the file; a corrupt file must
+	// not take the process down.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = dst, fmt.Errorf("history: %s: corrupt file: %v", path, r)
+		}
+	}()
 	f, err := os.Open(path)
 	if err != nil {
 		return dst, fmt.Errorf("history: %w", err)
@@ -104,6 +112,14 @@ func ReadFile(path string, dst []schemas.ApprovedPatient, opts ...Option) ([]sch
 		return dst, fmt.Errorf("history: %s: %w", path, err)
 	}
 	defer pf.Close()
+	// Writer never stores the Arrow schema; a file that carries one is not
+	// ours, and decoding it trusts unchecked flatbuffer lengths.
+	if kv := pf.MetaData().KeyValueMetadata(); kv != nil && kv.FindValue("ARROW:schema") != nil {
+		return dst, fmt.Errorf("history: %s: unexpected ARROW:schema metadata: not a history file", path)
+	}
+	if err := checkLayout(pf); err != nil {
+		return dst, fmt.Errorf("history: %s: corrupt file: %w", path, err)
+	}
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, cfg.mem)
 	if err != nil {
 		return dst, fmt.Errorf("history: %s: %w", path, err)
@@ -129,4 +145,44 @@ func ReadFile(path string, dst []schemas.ApprovedPatient, opts ...Option) ([]sch
 		return dst, fmt.Errorf("history: %s: %w", path, err)
 	}
 	return dst, nil
+}
+
+// maxChunkBytes bounds the uncompressed size of one column chunk that Read
+// accepts (a file holds at most MaxRowsPerFile rows of one bundle and stays far
+// below it).
+const maxChunkBytes = 64 << 20
+
+// checkLayout checks the column chunk offsets and sizes of a Parquet file
+// against its size before the decoder trusts them: the decoder reads
+// chunks in goroutines of its own, where a panic cannot be recovered.
+func checkLayout(pf *file.Reader) error {
+	md := pf.MetaData()
+	size := md.GetSourceFileSize()
+	for rg := 0; rg < pf.NumRowGroups(); rg++ {
+		rmd := md.RowGroup(rg)
+		if rmd.NumRows() < 0 {
+			return fmt.Errorf("row group %d has %d rows", rg, rmd.NumRows())
+		}
+		for c := 0; c < rmd.NumColumns(); c++ {
+			col, err := rmd.ColumnChunk(c)
+			if err != nil {
+				return fmt.Errorf("row group %d column %d: %w", rg, c, err)
+			}
+			start := col.DataPageOffset()
+			if col.HasDictionaryPage() && col.DictionaryPageOffset() > 0 && start > col.DictionaryPageOffset() {
+				start = col.DictionaryPageOffset()
+			}
+			n := col.TotalCompressedSize()
+			if start < 0 || n < 0 || start > size || n > size-start {
+				return fmt.Errorf("row group %d column %d: chunk at %d of %d bytes is outside the %d-byte file", rg, c, start, n, size)
+			}
+			if u := col.TotalUncompressedSize(); u < 0 || u > maxChunkBytes {
+				return fmt.Errorf("row group %d column %d: uncompressed size %d out of range", rg, c, u)
+			}
+			if v := col.NumValues(); v < 0 || v > maxChunkBytes {
+				return fmt.Errorf("row group %d column %d: %d values out of range", rg, c, v)
+			}
+		}
+	}
+	return nil
 }

@@ -227,7 +227,7 @@ func (w *Writer) writePartition(p Partition, rb *array.RecordBuilder) (File, err
 	cw := &countWriter{w: io.MultiWriter(f, h)}
 	props := parquet.NewWriterProperties(parquet.WithCompression(w.cfg.codec), parquet.WithAllocator(w.cfg.mem),
 		parquet.WithCreatedBy("trialflow history"))
-	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(w.cfg.mem), pqarrow.WithStoreSchema())
+	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(w.cfg.mem))
 	fw, err := pqarrow.NewFileWriter(Schema, cw, props, aprops)
 	if err != nil {
 		return fail(err)
