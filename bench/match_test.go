@@ -37,6 +37,7 @@ type matchFixture struct {
 	records  []arrow.Record
 	bytes    int64
 	clauses  int
+	trials   int
 }
 
 var (
@@ -70,7 +71,7 @@ func matchSetup(b *testing.B) *matchFixture {
 			matchErr = err
 			return
 		}
-		f.clauses = f.engine.Clauses()
+		f.clauses, f.trials = f.engine.Clauses(), len(trials)
 		n := matchProfilesWanted()
 		f.profiles = make([]match.Profile, n)
 		for i := range f.profiles {
@@ -171,8 +172,8 @@ type matchBatchDigest struct {
 // SetBytes is the Arrow size of the profile records.
 func BenchmarkMatch(b *testing.B) {
 	f := matchSetup(b)
-	b.Logf("%d profiles, %d Arrow bytes (%.0f B/profile), %d records, %d clauses", len(f.profiles), f.bytes,
-		float64(f.bytes)/float64(len(f.profiles)), len(f.records), f.clauses)
+	b.Logf("%d profiles, %d Arrow bytes (%.0f B/profile), %d records, %d clauses in %d trials", len(f.profiles), f.bytes,
+		float64(f.bytes)/float64(len(f.profiles)), len(f.records), f.clauses, f.trials)
 	var vec []matchBatchDigest
 	b.Run("vectorized", func(b *testing.B) {
 		b.SetBytes(f.bytes)
