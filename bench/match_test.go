@@ -312,7 +312,7 @@ func matchPtr[T any](v T) *T { return &v }
 // NSCLC, PD-L1 TPS >= 50% ~30% of tested NSCLC; BRAF V600E ~50% of melanoma;
 // HER2+ ~20%, ER+ ~70%, PIK3CA ~35% of breast; KRAS ~40%, MSI-H ~15% of
 // colorectal; KRAS G12D ~40% of pancreas; BRCA2 ~10% of prostate; EGFR
-// amplification ~40% of glioblastoma; TMB >= 10 in ~15% overall.
+// amplification ~40% of glioblastoma; TMB >= 10 in ~11% of the sequenced.
 func matchProfile(r *rand.Rand, i int) match.Profile {
 	dx := matchPickDx(r)
 	birth := match.Day(time.Date(1930+r.IntN(75), time.Month(1+r.IntN(12)), 1+r.IntN(28), 0, 0, 0, 0, time.UTC))

@@ -227,3 +227,31 @@ func fmtProfile(p match.Profile) string {
 	}
 	return string(b)
 }
+
+func TestMatchBatchConcurrent(t *testing.T) {
+	e := propertyEngine(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	profiles := make([]match.Profile, 500)
+	for i := range profiles {
+		profiles[i] = randomProfile(r, i)
+	}
+	rec := match.BuildProfiles(memory.NewGoAllocator(), profiles)
+	defer rec.Release()
+	want := e.Rowwise(profiles)
+	errs := make(chan string, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			got, err := e.MatchBatch(rec)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			errs <- diffMatches(got, want)
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if d := <-errs; d != "" {
+			t.Error(d)
+		}
+	}
+}
