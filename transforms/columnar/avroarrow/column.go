@@ -43,7 +43,7 @@ type column struct {
 	path     string
 
 	n     int
-	valid []byte // one byte per entry (1 valid, 0 null) when nullable
+	vbits []uint64 // validity bitmap when nullable: set bits are valid, nulls write nothing
 
 	u8   []byte // booleans, one byte per entry
 	i32  []int32
@@ -64,7 +64,8 @@ type column struct {
 
 func (c *column) reset() {
 	c.n = 0
-	c.valid = c.valid[:0]
+	clear(c.vbits)
+	c.vbits = c.vbits[:0]
 	c.u8 = c.u8[:0]
 	c.i32 = c.i32[:0]
 	c.i64 = c.i64[:0]
@@ -80,10 +81,14 @@ func (c *column) reset() {
 
 // ok records one valid entry whose value has been appended.
 func (c *column) ok() {
-	c.n++
 	if c.nullable {
-		c.valid = append(c.valid, 1)
+		w := c.n >> 6
+		if w >= len(c.vbits) {
+			c.vbits = zeros(c.vbits, w+1)
+		}
+		c.vbits[w] |= 1 << (uint(c.n) & 63)
 	}
+	c.n++
 }
 
 // appendNull appends a null entry, or a zero value when the column is not
@@ -105,14 +110,8 @@ func (c *column) appendNull() {
 		c.kids[k].appendNull()
 		c.n++
 		return
-	case cNull:
-		c.n++
-		return
 	}
-	c.n++
-	if c.nullable {
-		c.valid = append(c.valid, 0)
-	}
+	c.n++ // the validity bit stays clear
 }
 
 // zeros extends s to n elements, the new ones zero.
@@ -163,8 +162,9 @@ func (c *column) truncate(n int) {
 	}
 	c.fill()
 	c.n = n
-	if c.nullable {
-		c.valid = c.valid[:n]
+	if w := n >> 6; w < len(c.vbits) {
+		c.vbits[w] &= 1<<(uint(n)&63) - 1
+		clear(c.vbits[w+1:])
 	}
 	switch c.kind {
 	case cBool:
@@ -206,7 +206,7 @@ func (c *column) truncate(n int) {
 
 // size is the number of bytes the column holds, for batch size limits.
 func (c *column) size() int {
-	s := len(c.valid)/8 + len(c.u8)/8 + 4*len(c.i32) + 8*len(c.i64) + 4*len(c.f32) + 8*len(c.f64) +
+	s := 8*len(c.vbits) + len(c.u8)/8 + 4*len(c.i32) + 8*len(c.i64) + 4*len(c.f32) + 8*len(c.f64) +
 		len(c.data) + 4*len(c.offs) + len(c.tids)
 	for _, k := range c.kids {
 		s += k.size()
@@ -221,11 +221,33 @@ func bufFrom(mem memory.Allocator, b []byte) *memory.Buffer {
 	return buf
 }
 
-func asBytes[T int32 | int64 | float32 | float64](s []T) []byte {
+func asBytes[T int32 | int64 | uint64 | float32 | float64](s []T) []byte {
 	if len(s) == 0 {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+}
+
+// littleEndian: a []uint64 in memory is then laid out as an Arrow bitmap.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// bitmapWords copies the first n bytes of a bitmap held in words.
+func bitmapWords(mem memory.Allocator, words []uint64, n int) *memory.Buffer {
+	if littleEndian {
+		return bufFrom(mem, asBytes(words)[:n])
+	}
+	buf := memory.NewResizableBuffer(mem)
+	buf.Resize(n)
+	out := buf.Bytes()
+	var tmp [8]byte
+	for i, w := range words {
+		binary.LittleEndian.PutUint64(tmp[:], w)
+		copy(out[8*i:], tmp[:])
+	}
+	return buf
 }
 
 // bitmapFrom packs one-byte-per-entry flags (each 0 or 1) into an Arrow
@@ -260,10 +282,14 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 	var validity *memory.Buffer
 	nulls := 0
 	if c.nullable && c.kind != cNull && c.kind != cUnion {
-		validity, nulls = bitmapFrom(mem, c.valid)
-		if nulls == 0 {
-			validity.Release()
-			validity = nil
+		words := (c.n + 63) >> 6
+		c.vbits = zeros(c.vbits, words)
+		ones := 0
+		for _, w := range c.vbits[:words] {
+			ones += bits.OnesCount64(w)
+		}
+		if nulls = c.n - ones; nulls > 0 {
+			validity = bitmapWords(mem, c.vbits[:words], int(bitutil.BytesForBits(int64(c.n))))
 		}
 	}
 	var bufs []*memory.Buffer

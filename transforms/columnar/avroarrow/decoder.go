@@ -410,6 +410,7 @@ func appendDecimal(dst, b []byte) ([]byte, error) {
 }
 
 func (d *Decoder) exec(o *op) error {
+again: // tail calls (union branches) loop here instead of recursing
 	switch o.code {
 	case oSeq:
 		for i := range o.kids {
@@ -472,15 +473,14 @@ func (d *Decoder) exec(o *op) error {
 		if i < 0 || i >= int64(len(o.kids)) {
 			return d.fail(o, fmt.Errorf("%w: union index %d of %d branches", ErrInvalidValue, i, len(o.kids)))
 		}
-		return d.exec(&o.kids[i])
+		o = &o.kids[i]
+		goto again
 	case oSetNull:
 		for _, c := range o.nulls {
-			if c.kind < cStruct && c.kind != cNull {
-				// Leaves and lists fill their values lazily.
+			if c.kind < cStruct {
+				// Leaves and lists fill their values lazily and a null
+				// leaves its validity bit clear: a counter is all it takes.
 				c.n++
-				if c.nullable {
-					c.valid = append(c.valid, 0)
-				}
 				continue
 			}
 			c.appendNull()
@@ -669,7 +669,8 @@ func (d *Decoder) exec(o *op) error {
 		c.tids = append(c.tids, int8(o.n))
 		c.i32 = append(c.i32, int32(c.kids[o.n].n))
 		c.n++
-		return d.exec(&o.kids[0])
+		o = &o.kids[0]
+		goto again
 	case oDefault:
 		buf, p := d.buf, d.p
 		d.buf, d.p = o.def, 0
