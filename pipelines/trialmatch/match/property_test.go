@@ -255,3 +255,44 @@ func TestMatchBatchConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchBatchSlicedRecord checks records that are slices of larger ones
+// (non-zero array offsets, e.g. after a batching stage splits a record).
+func TestMatchBatchSlicedRecord(t *testing.T) {
+	e := propertyEngine(t, match.WithMatchOnDeceased(true))
+	r := rand.New(rand.NewPCG(8, 9))
+	profiles := make([]match.Profile, 300)
+	for i := range profiles {
+		profiles[i] = randomProfile(r, i)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rec := match.BuildProfiles(mem, profiles)
+	defer rec.Release()
+	for _, cut := range [][2]int{{3, 300}, {64, 200}, {77, 78}, {130, 130}} {
+		sl := rec.NewSlice(int64(cut[0]), int64(cut[1]))
+		got, err := e.MatchBatch(sl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := e.Rowwise(profiles[cut[0]:cut[1]])
+		if d := diffMatches(got, want); d != "" {
+			t.Errorf("slice %v: %s", cut, d)
+		}
+		back, err := match.ProfilesFromRecord(sl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(back) != cut[1]-cut[0] || (len(back) > 0 && fmtProfile(back[0]) != fmtProfile(normalize(profiles[cut[0]]))) {
+			t.Errorf("slice %v: profiles do not round-trip", cut)
+		}
+		sl.Release()
+	}
+}
+
+func normalize(p match.Profile) match.Profile {
+	if len(p.Variants) == 0 {
+		p.Variants = nil
+	}
+	return p
+}

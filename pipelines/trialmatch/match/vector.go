@@ -569,41 +569,96 @@ func evalV(n *vnode, T, F [][]uint64, sc *scratch) (t, f []uint64, owned bool) {
 	return t, f, true
 }
 
-// clinicalAtom fills T and F of one non-diagnosis clinical atom.
-func (e *Engine) clinicalAtom(a *atom, b *batch, t, f []uint64) {
-	c := a.clin
-	put := func(i int, v Truth) {
-		switch v {
+// validWords fills dst with arr's validity as 64-row words (bit i%64 of
+// word i/64 is row i), zero beyond n.
+func validWords(arr arrow.Array, n int, dst []uint64) {
+	clear(dst)
+	if arr.NullN() == 0 {
+		for w := range dst {
+			dst[w] = ^uint64(0)
+		}
+		if r := n % 64; r != 0 {
+			dst[len(dst)-1] = 1<<uint(r) - 1
+		}
+		return
+	}
+	bm, off := arr.NullBitmapBytes(), arr.Data().Offset()
+	if off%8 != 0 || len(bm) < (off+n+7)/8 {
+		for i := 0; i < n; i++ {
+			if arr.IsValid(i) {
+				setBit(dst, i)
+			}
+		}
+		return
+	}
+	bm = bm[off/8 : (off+n+7)/8]
+	for k, x := range bm { // Arrow bitmaps are LSB first: byte k holds rows 8k..8k+7
+		dst[k>>3] |= uint64(x) << (8 * uint(k&7))
+	}
+	if r := n % 64; r != 0 {
+		dst[len(dst)-1] &= 1<<uint(r) - 1
+	}
+}
+
+// predAtom sets T and F of a criterion over one fixed-width column: 64 rows
+// are combined per word, nulls (unknown) masked out.
+func predAtom[V any](vals []V, valid []uint64, n int, pred func(V) bool, t, f []uint64) {
+	for w := range t {
+		base := w * 64
+		end := min(base+64, n)
+		var bits uint64
+		for i := base; i < end; i++ {
+			if pred(vals[i]) {
+				bits |= 1 << uint(i-base)
+			}
+		}
+		t[w] = bits & valid[w]
+		f[w] = ^bits & valid[w]
+	}
+}
+
+// strAtom is predAtom over a string column; runs of equal values reuse the
+// previous answer.
+func strAtom(col *array.String, valid []uint64, n int, s *criteria.StringSet, t, f []uint64) {
+	var last string
+	var lastV Truth
+	have := false
+	for i := 0; i < n; i++ {
+		if valid[i>>6]&(1<<(uint(i)&63)) == 0 {
+			continue
+		}
+		v := col.Value(i)
+		if !have || v != last {
+			last, lastV, have = v, strField(s, v), true
+		}
+		switch lastV {
 		case True:
 			setBit(t, i)
 		case False:
 			setBit(f, i)
 		}
 	}
+}
+
+// clinicalAtom fills T and F of one non-diagnosis clinical atom.
+func (e *Engine) clinicalAtom(a *atom, b *batch, t, f []uint64) {
+	c := a.clin
+	n := b.n
+	valid := make([]uint64, len(t))
 	strs := func(col *array.String, s *criteria.StringSet) {
-		for i := 0; i < b.n; i++ {
-			if !col.IsNull(i) {
-				put(i, strField(s, col.Value(i)))
-			}
-		}
+		validWords(col, n, valid)
+		strAtom(col, valid, n, s, t, f)
 	}
 	switch a.field {
 	case fAge:
-		col := b.birth
-		for i := 0; i < b.n; i++ {
-			if !col.IsNull(i) {
-				put(i, truth(birthHolds(c.Age.Op, int32(col.Value(i)), a.threshold)))
-			}
-		}
+		validWords(b.birth, n, valid)
+		op, th := c.Age.Op, a.threshold
+		predAtom(b.birth.Date32Values(), valid, n, func(d arrow.Date32) bool { return birthHolds(op, int32(d), th) }, t, f)
 	case fGender:
 		strs(b.gender, c.Gender)
 	case fTMB:
-		col := b.tmb
-		for i := 0; i < b.n; i++ {
-			if !col.IsNull(i) {
-				put(i, truth(c.TMB.Holds(col.Value(i))))
-			}
-		}
+		validWords(b.tmb, n, valid)
+		predAtom(b.tmb.Float64Values(), valid, n, c.TMB.Holds, t, f)
 	case fER:
 		strs(b.er, c.ER)
 	case fPR:
@@ -613,27 +668,31 @@ func (e *Engine) clinicalAtom(a *atom, b *batch, t, f []uint64) {
 	case fDiseaseStatus:
 		strs(b.disease, c.DiseaseStatus)
 	case fPriorLines:
-		col := b.lines
-		for i := 0; i < b.n; i++ {
-			if !col.IsNull(i) {
-				put(i, truth(c.PriorLines.Holds(float64(col.Value(i)))))
-			}
-		}
+		validWords(b.lines, n, valid)
+		predAtom(b.lines.Int32Values(), valid, n, func(v int32) bool { return c.PriorLines.Holds(float64(v)) }, t, f)
 	case fPDL1:
-		for i := 0; i < b.n; i++ {
-			put(i, pdl1Holds(c.PDL1, optF64(b.tps, i), optF64(b.cps, i), optStr(b.clone, i)))
+		for i := 0; i < n; i++ {
+			switch pdl1Holds(c.PDL1, optF64(b.tps, i), optF64(b.cps, i), optStr(b.clone, i)) {
+			case True:
+				setBit(t, i)
+			case False:
+				setBit(f, i)
+			}
 		}
 	case fECOG:
-		col := b.ecog
-		for i := 0; i < b.n; i++ {
-			if !col.IsNull(i) {
-				put(i, truth(ecogHolds(c, col.Value(i))))
-			}
-		}
+		validWords(b.ecog, n, valid)
+		predAtom(b.ecog.Int32Values(), valid, n, func(v int32) bool { return ecogHolds(c, v) }, t, f)
 	case fRegion:
-		for i := 0; i < b.n; i++ {
-			if !b.region.IsNull(i) {
-				put(i, regionMatches(c.Regions, b.region.Value(i)))
+		validWords(b.region, n, valid)
+		for i := 0; i < n; i++ {
+			if valid[i>>6]&(1<<(uint(i)&63)) == 0 {
+				continue
+			}
+			switch regionMatches(c.Regions, b.region.Value(i)) {
+			case True:
+				setBit(t, i)
+			case False:
+				setBit(f, i)
 			}
 		}
 	}
