@@ -160,7 +160,10 @@ func (p *parser) trialDoc(m map[string]any) (*Trial, error) {
 				t.Status = st
 			}
 		case k == "nct_id":
-			t.NCTID, _ = scalar(v)
+			var err error
+			if t.NCTID, err = p.optScalar(m, k, ""); err != nil {
+				return nil, err
+			}
 		case k == "treatment_list":
 			tl, ok := v.(map[string]any)
 			if !ok {
@@ -208,6 +211,20 @@ func summaryStatus(v any) string {
 	return s
 }
 
+// optScalar reads an optional scalar field (a code or an id); a list or an
+// object there is an error.
+func (p *parser) optScalar(m map[string]any, key, path string) (string, error) {
+	v, ok := m[key]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := scalar(v)
+	if !ok {
+		return "", p.errf(path, key, "%w: want a string or number, got %s", ErrBadValue, typeName(v))
+	}
+	return s, nil
+}
+
 func (p *parser) list(v any, path, field string) ([]any, error) {
 	if v == nil {
 		return nil, nil
@@ -233,8 +250,12 @@ func (p *parser) step(v any, path string) (Step, error) {
 	if err != nil {
 		return s, err
 	}
-	s.Code, _ = scalar(m["step_code"])
-	s.InternalID, _ = scalar(m["step_internal_id"])
+	if s.Code, err = p.optScalar(m, "step_code", path); err != nil {
+		return s, err
+	}
+	if s.InternalID, err = p.optScalar(m, "step_internal_id", path); err != nil {
+		return s, err
+	}
 	for _, k := range sortedKeys(m) {
 		switch {
 		case k == "match":
@@ -287,9 +308,14 @@ func (p *parser) arm(v any, path string) (Arm, error) {
 	if err != nil {
 		return a, err
 	}
-	a.Code, _ = scalar(m["arm_code"])
-	a.Description, _ = scalar(m["arm_description"])
-	a.InternalID, _ = scalar(m["arm_internal_id"])
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"arm_code", &a.Code}, {"arm_description", &a.Description}, {"arm_internal_id", &a.InternalID}} {
+		if *f.dst, err = p.optScalar(m, f.key, path); err != nil {
+			return a, err
+		}
+	}
 	if a.Suspended, err = p.suspended(m["arm_suspended"], path, "arm_suspended"); err != nil {
 		return a, err
 	}
@@ -311,9 +337,14 @@ func (p *parser) arm(v any, path string) (Arm, error) {
 					return a, err
 				}
 				var d DoseLevel
-				d.Code, _ = scalar(dm["level_code"])
-				d.Description, _ = scalar(dm["level_description"])
-				d.InternalID, _ = scalar(dm["level_internal_id"])
+				for _, f := range []struct {
+					key string
+					dst *string
+				}{{"level_code", &d.Code}, {"level_description", &d.Description}, {"level_internal_id", &d.InternalID}} {
+					if *f.dst, err = p.optScalar(dm, f.key, dpath); err != nil {
+						return a, err
+					}
+				}
 				if d.Suspended, err = p.suspended(dm["level_suspended"], dpath, "level_suspended"); err != nil {
 					return a, err
 				}

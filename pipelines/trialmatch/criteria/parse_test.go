@@ -158,6 +158,8 @@ func TestParseErrors(t *testing.T) {
 			"treatment_list.step[0].arm[0].match[0]", "or", criteria.ErrBadValue},
 		{"bad suspended", `{"protocol_no":"T-1","treatment_list":{"step":[{"arm":[{"arm_suspended":"maybe"}]}]}}`,
 			"treatment_list.step[0].arm[0]", "arm_suspended", criteria.ErrBadValue},
+		{"arm code object", `{"protocol_no":"T-1","treatment_list":{"step":[{"arm":[{"arm_code":{"x":1}}]}]}}`,
+			"treatment_list.step[0].arm[0]", "arm_code", criteria.ErrBadValue},
 		{"unknown trial field", `{"protocol_no":"T-1","treatmentlist":{}}`, "", "treatmentlist", criteria.ErrUnknownField},
 		{"bad mmr", wrap(`{"genomic":{"hugo_symbol":"None","mmr_status":"MSI-X"}}`),
 			"treatment_list.step[0].arm[0].match[0].genomic", "mmr_status", criteria.ErrBadValue},

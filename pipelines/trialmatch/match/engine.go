@@ -201,7 +201,7 @@ func Compile(trials []*criteria.Trial, opts ...Option) (*Engine, error) {
 func (e *Engine) add(c *clause) error {
 	paths, err := dnf(c.root, e.maxPaths)
 	if err != nil {
-		return fmt.Errorf("match: trial %q %s %q: %w", c.trial.ProtocolNo, c.level, c.armCode+c.doseCode, err)
+		return fmt.Errorf("match: trial %q %s (arm %q, dose level %q): %w", c.trial.ProtocolNo, c.level, c.armCode, c.doseCode, err)
 	}
 	c.paths = paths
 	e.clauses = append(e.clauses, c)
