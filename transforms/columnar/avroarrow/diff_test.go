@@ -14,7 +14,7 @@ import (
 // and with the decoder, whole and under random projections, nested and
 // flattened, and compares every value.
 func TestDifferentialGenerated(t *testing.T) {
-	schemas, rows := 300, 20
+	schemas, rows := 900, 20
 	if testing.Short() {
 		schemas = 60
 	}
