@@ -90,6 +90,9 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 		if ui != "" {
 			fmt.Fprintf(c.log, "Prism web UI: %s\n", ui)
 		}
+		// The flags point at this run's job server only for this run.
+		savedEndpoint, savedEnv := *jobopts.Endpoint, *jobopts.EnvironmentType
+		defer func() { *jobopts.Endpoint, *jobopts.EnvironmentType = savedEndpoint, savedEnv }()
 		*jobopts.Endpoint = endpoint
 		if *jobopts.EnvironmentType == "" {
 			*jobopts.EnvironmentType = "loopback"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDispatchUnknownCommand(t *testing.T) {
@@ -35,10 +36,33 @@ func TestRegistryDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"registered patient_facts-value",
+		"registered the 5 data contracts",
 		"accepted under BACKWARD",
 		`refused (409)`, `field "tenant"`,
 		"all 5 schemas readable by id",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The demo end to end on a small data set: local stack, Kafka, Prism.
+func TestDemoSmall(t *testing.T) {
+	var out bytes.Buffer
+	o := demoOptions{Patients: 300, Tenants: 3, Trials: 6, Shards: 4, Tick: 10 * time.Minute, Corrupt: 3, Seed: 7}
+	if err := runDemo(context.Background(), &out, o); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{
+		"local stack: Kafka (kfake, real protocol)",
+		"Prism web UI: http://localhost:",
+		"pipeline finished in",
+		"active matches per trial and tenant",
+		"practice-03",
+		"dead letters: 3",
+		"wrong_magic_byte",
+		"approved_patients.practice-01",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())

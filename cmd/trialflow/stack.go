@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
+	"github.com/trialflow/trialflow/runners"
+	"github.com/trialflow/trialflow/runners/local"
+	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
+)
+
+func init() {
+	register(command{name: "stack up", summary: "run embedded Kafka (kfake) and the Schema Registry until interrupted", run: stackUp})
+	register(command{name: "gen", summary: "write synthetic patient, trial and regulatory streams to Kafka", run: gen})
+	register(command{name: "match", summary: "run the trialmatch pipeline against real Kafka and a Schema Registry", run: matchCmd})
+}
+
+func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	port := fs.Int("kafka-port", 9092, "Kafka port on 127.0.0.1 (0: any free port)")
+	reg := fs.String("registry-addr", "127.0.0.1:8081", "Schema Registry listen address")
+	data := fs.String("data", "", "keep Kafka logs and registry state in this directory (empty: memory)")
+	contracts := fs.Bool("register", true, "register the data contracts' value subjects")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return local.Run(ctx, os.Stdout, local.Options{KafkaPort: *port, RegistryAddr: *reg, DataDir: *data, RegisterContracts: *contracts})
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func gen(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "Kafka bootstrap servers, comma separated")
+	regURL := fs.String("registry", "http://127.0.0.1:8081", "Schema Registry URL")
+	autoRegister := fs.Bool("auto-register", false, "register the contracts' schemas when missing")
+	c := synth.DefaultConfig()
+	fs.IntVar(&c.Patients, "patients", c.Patients, "synthetic patients")
+	fs.IntVar(&c.Tenants, "tenants", c.Tenants, "tenants")
+	fs.IntVar(&c.Trials, "trials", c.Trials, "trials")
+	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed")
+	corrupt := fs.Int("corrupt", 0, "undecodable facts to add")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rc, err := registry.NewClient(*regURL, registry.WithAutoRegister(*autoRegister))
+	if err != nil {
+		return err
+	}
+	var ids synth.IDs
+	for _, x := range []struct {
+		c  schemas.Contract
+		id *uint32
+	}{{schemas.PatientFacts, &ids.Facts}, {schemas.Trials, &ids.Trials}, {schemas.Regulatory, &ids.Regulatory}} {
+		id, err := rc.IDFor(x.c.ValueSubject(), x.c.Schema())
+		if err != nil {
+			return err
+		}
+		*x.id = uint32(id)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("gen: kafka client: %w", err)
+	}
+	defer cl.Close()
+	d := synth.Generate(c)
+	start := time.Now()
+	n, err := synth.Produce(ctx, cl, d, ids, *corrupt, func(done, total int) { fmt.Printf("\rproduced %d/%d", done, total) })
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\rproduced %d facts, %d trials, %d regulatory events, %d corrupt in %v\n", n.Facts, n.Trials, n.Regulatory, n.Corrupt, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "Kafka bootstrap servers, comma separated")
+	regURL := fs.String("registry", "http://127.0.0.1:8081", "Schema Registry URL")
+	unbounded := fs.Bool("unbounded", false, "keep reading (streaming) instead of stopping at the end offsets taken at launch")
+	group := fs.String("group", "", "consumer group to commit offsets to")
+	perTenant := fs.Bool("per-tenant-topics", false, "also write approved_patients.<tenant> (the topics must exist)")
+	shards := fs.Int("shards", 16, "patient shards of the stateful match stage")
+	tick := fs.Duration("tick", time.Minute, "event-time granularity of the match stage")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	trialmatch.FromKafka(s, trialmatch.KafkaConfig{
+		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
+		Unbounded: *unbounded, Group: *group,
+		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick},
+	})
+	res, err := runners.Run(ctx, p, runners.WithLog(os.Stdout))
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		writeCounters(os.Stdout, res)
+	}
+	return nil
+}
