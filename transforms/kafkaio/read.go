@@ -31,8 +31,10 @@ func init() {
 		sdf.ProcessContinuation, error](&watchFn{})
 	register.Emitter2[beam.EventTime, PartitionRange]()
 
-	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
+	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker,
 		PartitionRange, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&readFn{})
+	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
+		PartitionRange, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&commitReadFn{})
 	register.Emitter2[beam.EventTime, Record]()
 }
 
@@ -82,11 +84,16 @@ func Read(s beam.Scope, brokers []string, topics []string, opts ...ReadOption) b
 	} else {
 		parts = beam.ParDo(s, &listFn{positions: pos, Topics: topics}, beam.Impulse(s))
 	}
-	return beam.ParDo(s, &readFn{
+	rf := readFn{
 		Conn: cfg.conn, Group: cfg.group, Unbounded: cfg.unbounded, ReadCommitted: cfg.readCommitted,
 		ProcessingTime: cfg.processingTime, IdleMillis: cfg.idleTimeout.Milliseconds(),
 		PollMillis: cfg.pollWait.Milliseconds(), CheckpointMillis: cfg.checkpointEach.Milliseconds(),
-	}, parts)
+	}
+	if cfg.group != "" {
+		// Only a committing read asks the runner for bundle finalization.
+		return beam.ParDo(s, &commitReadFn{readFn: rf}, parts)
+	}
+	return beam.ParDo(s, &rf, parts)
 }
 
 // positions resolves start (and, for bounded reads, end) offsets.
@@ -400,45 +407,77 @@ func (fn *readFn) CreateWatermarkEstimator(st WatermarkState) *watermarkEstimato
 
 func (fn *readFn) WatermarkEstimatorState(we *watermarkEstimator) WatermarkState { return we.state }
 
-// errFinished ends the record loop early.
-var errFinished = errors.New("kafkaio: restriction finished")
+// fetchPartitionBytes bounds one fetch of one partition.
+const fetchPartitionBytes = 4 << 20
 
-func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
+// endGrace is how long a bounded read waits on a range whose remaining
+// offsets never arrive before it checks whether they were compacted away.
+const endGrace = 10 * time.Second
+
+// ProcessElement reads the partition range of the restriction.
+func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
+	p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+	pc, _, err := fn.read(ctx, we, rt, emit)
+	return pc, err
+}
+
+// commitReadFn is readFn committing the offsets it read to the consumer
+// group once the runner has durably processed the bundle.
+type commitReadFn struct {
+	readFn
+}
+
+// ProcessElement reads the partition range of the restriction and
+// registers the commit of what it read for after the bundle.
+func (fn *commitReadFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
 	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+	pc, next, err := fn.read(ctx, we, rt, emit)
+	if next >= 0 {
+		fn.commitAfter(bf, p.Topic, p.Partition, next)
+	}
+	return pc, err
+}
+
+// read claims and emits records of the restriction; next is the offset
+// after the last record claimed, -1 when none was.
+func (fn *readFn) read(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
+	emit func(beam.EventTime, Record)) (pc sdf.ProcessContinuation, next int64, err error) {
+	next = -1
 	r := rt.GetRestriction().(Span)
 	if r.Start >= r.End {
 		rt.TryClaim(r.End)
-		return sdf.StopProcessing(), nil
+		return sdf.StopProcessing(), next, nil
 	}
 	cl, err := kgo.NewClient(append(fn.opts,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.Start)}}),
 		kgo.FetchMaxWait(fn.pollWait()),
+		// One partition per client: let each fetch carry more than the
+		// default 1 MiB, since fetching and processing alternate.
+		kgo.FetchMaxPartitionBytes(fetchPartitionBytes),
+		kgo.FetchMaxBytes(fetchPartitionBytes),
+		// Transaction markers are claimed (not emitted), so a bounded
+		// range ending in one still completes.
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
-		return sdf.StopProcessing(), fmt.Errorf("kafkaio: consumer for %s/%d: %w", r.Topic, r.Partition, err)
+		return sdf.StopProcessing(), next, fmt.Errorf("kafkaio: consumer for %s/%d: %w", r.Topic, r.Partition, err)
 	}
 	defer cl.Close()
 
-	last := int64(-1)
-	defer func() {
-		if last >= 0 && fn.Group != "" {
-			fn.commitAfter(bf, r.Topic, r.Partition, last+1)
-		}
-	}()
 	checkpoint := time.Now().Add(time.Duration(fn.CheckpointMillis) * time.Millisecond)
-	empty := 0
+	var emptySince time.Time
 	for {
 		pctx, cancel := context.WithTimeout(ctx, fn.pollWait())
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if err := ctx.Err(); err != nil {
-			return sdf.StopProcessing(), err
+			return sdf.StopProcessing(), next, err
 		}
 		for _, fe := range fs.Errors() {
 			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
-			return sdf.StopProcessing(), fmt.Errorf("kafkaio: fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+			return sdf.StopProcessing(), next, fmt.Errorf("kafkaio: fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 		n := 0
 		stop := false
@@ -450,32 +489,37 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf
 				stop = true
 				return
 			}
+			next = kr.Offset + 1
+			if kr.Attrs.IsControl() {
+				return
+			}
 			ts := kr.Timestamp
 			if fn.ProcessingTime {
 				ts = time.Now()
 			}
 			emit(mtime.FromTime(ts), FromKgo(kr))
-			last = kr.Offset
 			n++
 		})
 		if stop || rt.IsDone() {
-			return sdf.StopProcessing(), nil
+			return sdf.StopProcessing(), next, nil
 		}
 		now := time.Now()
 		if n > 0 {
-			empty = 0
+			emptySince = time.Time{}
 			we.state.LastActive = now.UnixMilli()
 		} else {
-			empty++
-			if !fn.Unbounded && empty >= 2 {
-				// Nothing more arrives although the log reaches the end
-				// of the range: the rest are transaction markers or
-				// compacted away.
+			if emptySince.IsZero() {
+				emptySince = now
+			}
+			if !fn.Unbounded && now.Sub(emptySince) > endGrace {
+				// Nothing arrives for a long while although the log
+				// reaches the end of the range: the rest of the range
+				// was compacted away.
 				if done, err := fn.reachedEnd(ctx, r); err != nil {
-					return sdf.StopProcessing(), err
+					return sdf.StopProcessing(), next, err
 				} else if done {
 					rt.TryClaim(r.End)
-					return sdf.StopProcessing(), nil
+					return sdf.StopProcessing(), next, nil
 				}
 			}
 			if fn.Unbounded {
@@ -483,7 +527,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf
 			}
 		}
 		if fn.Unbounded && now.After(checkpoint) {
-			return sdf.ResumeProcessingIn(0), nil
+			return sdf.ResumeProcessingIn(0), next, nil
 		}
 	}
 }
