@@ -13,7 +13,7 @@
 //
 // A claim check may only name an object inside one of the configured bucket
 // URLs (Buckets); the ingest never follows a claim check elsewhere. Object
-// URIs must not carry PHI: Seal names objects by content hash by default.
+// URIs must not carry PHI: Seal names objects with random ids by default.
 //
 // It never imports Beam; the Beam transform in pipelines/ingest wraps it.
 package bundle

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -174,7 +175,9 @@ type SealOptions struct {
 	KeyID       string
 	Compression envelope.Compression // default zstd
 	// Bucket is the bucket URL the object goes to; the key is
-	// <tenant>/<sha256 of the JSON>.tfe unless URI is set.
+	// <tenant>/<128 random bits, hex>.tfe unless URI is set (a random
+	// name says nothing about the content, and sealing the same bundle
+	// twice never overwrites an object an earlier claim check names).
 	Bucket string
 	URI    string
 }
@@ -191,8 +194,11 @@ func SealObject(ctx context.Context, keys envelope.Keyring, o SealOptions, bundl
 		if o.Bucket == "" {
 			return nil, ClaimCheck{}, fmt.Errorf("bundle: seal: need a bucket URL or an object URI")
 		}
-		h := sha256.Sum256(bundleJSON)
-		uri = ObjectURI(o.Bucket, o.Tenant+"/"+hex.EncodeToString(h[:])+".tfe")
+		var id [16]byte
+		if _, err := rand.Read(id[:]); err != nil {
+			return nil, ClaimCheck{}, fmt.Errorf("bundle: seal: object name: %w", err)
+		}
+		uri = ObjectURI(o.Bucket, o.Tenant+"/"+hex.EncodeToString(id[:])+".tfe")
 	}
 	packed, err := envelope.Compress(bundleJSON, comp)
 	if err != nil {

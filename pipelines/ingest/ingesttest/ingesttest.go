@@ -5,7 +5,9 @@ package ingesttest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -189,4 +191,10 @@ func ScanPHI(t testing.TB, where string, text []byte, ids []string) {
 			t.Errorf("PHI leak: %s contains a source identifier (%d bytes)", where, len(id))
 		}
 	}
+}
+
+// SHA256Hex is the hex SHA-256 of b.
+func SHA256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
