@@ -225,8 +225,11 @@ func (w *Writer) writePartition(p Partition, rb *array.RecordBuilder) (File, err
 	}
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
+	// Match and patient ids are unique or nearly so: dictionary encoding
+	// them only costs a hash table insert per row.
 	props := parquet.NewWriterProperties(parquet.WithCompression(w.cfg.codec), parquet.WithAllocator(w.cfg.mem),
-		parquet.WithCreatedBy("trialflow history"))
+		parquet.WithCreatedBy("trialflow history"),
+		parquet.WithDictionaryFor("match_id", false), parquet.WithDictionaryFor("patient_id", false))
 	aprops := pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(w.cfg.mem))
 	fw, err := pqarrow.NewFileWriter(Schema, cw, props, aprops)
 	if err != nil {
