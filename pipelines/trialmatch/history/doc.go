@@ -21,6 +21,10 @@
 // duplicate: the sink is at-least-once, and readers that need exactly-once
 // deduplicate on (match_id, action).
 //
+// In streaming, Prism finishes bundles often, so a busy partition gets many
+// small files; compacting them (rewriting a date's files into one) is not
+// done yet.
+//
 // Tenant isolation: a file holds the rows of one tenant and one date only,
 // partition values are escaped as Hive does (%XX for every byte outside
 // [A-Za-z0-9._-]) so that no tenant name can leave its directory, and Read
