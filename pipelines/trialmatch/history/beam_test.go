@@ -1,12 +1,14 @@
 package history
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
@@ -111,5 +113,25 @@ func TestBadCompressionFailsSetup(t *testing.T) {
 	Write(s, t.TempDir(), beam.CreateList(s, sample(1)), Compression("lzma"))
 	if err := ptest.Run(p); err == nil {
 		t.Fatal("pipeline with an unknown codec succeeded")
+	}
+}
+
+// TestWriteDirect runs the bounded sink on the direct runner too.
+func TestWriteDirect(t *testing.T) {
+	dir := t.TempDir()
+	in := sample(50)
+	p, s := beam.NewPipelineWithRoot()
+	files := Write(s, dir, beam.CreateList(s, in))
+	passert.Equals(s, stats.Sum(s, beam.ParDo(s, fileRows, files)), len(in))
+	if _, err := direct.Execute(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortByID(got)
+	if d := cmp.Diff(in, got); d != "" {
+		t.Fatalf("history (-want +got):\n%s", d)
 	}
 }
