@@ -193,7 +193,7 @@ func (f *broadcastFn) ProcessElement(sp state.Provider, tp timers.Provider, shar
 	}
 	must(f.Batches.Add(sp, r))
 	if at := r.TS + f.TTL + 1; c.TimerAt == noTime || at < c.TimerAt {
-		setTimer(tp, f.Expire, &c, at, noTime)
+		setTimer(tp, f.Expire, &c, at)
 		must(f.Clock.Write(sp, c))
 	}
 }
@@ -220,7 +220,7 @@ func (f *broadcastFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Pro
 		}
 	}
 	if next != noTime {
-		setTimer(tp, f.Expire, &c, next, noTime)
+		setTimer(tp, f.Expire, &c, next)
 	}
 	must(f.Clock.Write(sp, c))
 }

@@ -131,27 +131,9 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	// The timer fires just after the earliest expiry.
 	at := f.expiry(t.Side, t.TS) + 1
 	if c.TimerAt == noTime || at < c.TimerAt {
-		setTimer(tp, f.Cleanup, &c, at, f.hold(lefts))
-	} else if t.Side == 0 && Kind(f.Kind) == LeftOuter {
-		// Keep the watermark hold at the earliest pending left row.
-		setTimer(tp, f.Cleanup, &c, c.TimerAt, f.hold(lefts))
+		setTimer(tp, f.Cleanup, &c, at)
 	}
 	must(f.Clock.Write(sp, c))
-}
-
-// hold is the output watermark hold a left-outer join needs: the earliest
-// unmatched left row it may still emit.
-func (f *intervalFn) hold(lefts []Entry) int64 {
-	if Kind(f.Kind) != LeftOuter {
-		return noTime
-	}
-	h := noTime
-	for _, l := range lefts {
-		if !l.Matched && (h == noTime || l.TS < h) {
-			h = l.TS
-		}
-	}
-	return h
 }
 
 func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, _ timers.Context, emit func(beam.EventTime, Pair), _ func(Late)) {
@@ -172,7 +154,8 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 		x := f.expiry(0, l.TS)
 		if x < now {
 			if !l.Matched && Kind(f.Kind) == LeftOuter {
-				emit(mtime.FromMilliseconds(l.TS), Pair{Key: key, Left: l.Data, LeftTS: l.TS})
+				// Emitted when the join learns the row is unmatched.
+				emit(mtime.FromMilliseconds(now), Pair{Key: key, Left: l.Data, LeftTS: l.TS})
 			}
 			continue
 		}
@@ -197,7 +180,7 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 	writeOrClear(sp, &f.Left, lefts)
 	writeOrClear(sp, &f.Right, rights)
 	if next != noTime {
-		setTimer(tp, f.Cleanup, &c, next, f.hold(lefts))
+		setTimer(tp, f.Cleanup, &c, next)
 	}
 	must(f.Clock.Write(sp, c))
 }

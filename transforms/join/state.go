@@ -40,14 +40,13 @@ func (c clock) isLate(ts, lateness int64) bool {
 
 func msTime(ms int64) time.Time { return mtime.FromMilliseconds(ms).ToTime() }
 
-// setTimer points the key's cleanup timer at `at` (ms), holding the output
-// watermark at hold when hold is not noTime.
-func setTimer(tp timers.Provider, t timers.EventTime, c *clock, at, hold int64) {
-	if hold != noTime {
-		t.Set(tp, msTime(at), timers.WithOutputTimestamp(msTime(hold)))
-	} else {
-		t.Set(tp, msTime(at))
-	}
+// setTimer points the key's one cleanup timer at `at` (ms). The timer's
+// output timestamp is its firing time: re-setting a timer with a different
+// output timestamp (a watermark hold) trips Prism's hold accounting
+// ("negative watermark hold count"), so the joins emit what a timer
+// produces at the firing time and never set explicit holds.
+func setTimer(tp timers.Provider, t timers.EventTime, c *clock, at int64) {
+	t.Set(tp, msTime(at))
 	c.TimerAt = at
 }
 

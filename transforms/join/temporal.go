@@ -132,13 +132,12 @@ func (f *temporalFn) emitAsOf(key string, versions []Entry, l Entry, at int64, e
 	}
 }
 
-// arm points the timer at the earliest pending row (holding the watermark
-// there) or, with a TTL and nothing pending, at the TTL expiry.
+// arm points the timer at the earliest pending row or, with a TTL and nothing pending, at the TTL expiry.
 func (f *temporalFn) arm(_ state.Provider, tp timers.Provider, c *clock, versions, pending []Entry) {
-	next, hold := noTime, noTime
+	next := noTime
 	for _, p := range pending {
 		if next == noTime || p.TS < next {
-			next, hold = p.TS, p.TS
+			next = p.TS
 		}
 	}
 	if f.TTL > 0 && len(versions) > 0 {
@@ -148,7 +147,7 @@ func (f *temporalFn) arm(_ state.Provider, tp timers.Provider, c *clock, version
 		}
 	}
 	if next != noTime && next != c.TimerAt {
-		setTimer(tp, f.Timer, c, next, hold)
+		setTimer(tp, f.Timer, c, next)
 	}
 }
 
