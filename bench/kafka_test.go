@@ -12,6 +12,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
@@ -28,6 +29,7 @@ const (
 	kafkaBenchDefaultMB   = 64
 	kafkaBenchPartitions  = 4
 	kafkaBenchTopic       = "bench_patient_facts"
+	kafkaBenchEmptyTopic  = "bench_empty"
 	kafkaBenchCounterName = "value_bytes"
 )
 
@@ -70,7 +72,7 @@ func kafkaSetup(b *testing.B) *kafkaFixture {
 
 func kafkaFill() (*kafkaFixture, error) {
 	ctx := context.Background()
-	st, err := local.Start(ctx, local.Options{Topics: []string{kafkaBenchTopic}, Partitions: kafkaBenchPartitions,
+	st, err := local.Start(ctx, local.Options{Topics: []string{kafkaBenchTopic, kafkaBenchEmptyTopic}, Partitions: kafkaBenchPartitions,
 		RegisterContracts: true})
 	if err != nil {
 		return nil, err
@@ -123,6 +125,15 @@ func kafkaFill() (*kafkaFixture, error) {
 func init() {
 	register.Function2x0(kafkaBenchCountRecord)
 	register.Function2x0(kafkaBenchCountDecoded)
+	register.Function2x0(kafkaBenchCountBatch)
+}
+
+func kafkaBenchCountBatch(ctx context.Context, b kafkaio.Batch) {
+	var n int64
+	for _, r := range b.Records {
+		n += int64(len(r.Value))
+	}
+	beam.NewCounter("bench", kafkaBenchCounterName).Inc(ctx, n)
 }
 
 func kafkaBenchCountRecord(ctx context.Context, r kafkaio.Record) {
@@ -152,6 +163,19 @@ func BenchmarkKafkaRead(b *testing.B) {
 			}
 		}
 	})
+	b.Run("franz-go-one-partition-at-a-time", func(b *testing.B) {
+		b.SetBytes(f.bytes)
+		b.ReportAllocs()
+		for b.Loop() {
+			var n int64
+			for p := range int32(kafkaBenchPartitions) {
+				n += kafkaRawConsumePartition(b, f, p)
+			}
+			if n != f.bytes {
+				b.Fatalf("consumed %d bytes, want %d", n, f.bytes)
+			}
+		}
+	})
 	b.Run("kafkaio.Read-prism", func(b *testing.B) {
 		b.SetBytes(f.bytes)
 		b.ReportAllocs()
@@ -160,6 +184,28 @@ func BenchmarkKafkaRead(b *testing.B) {
 			recs := kafkaio.Read(s, f.stack.Bootstrap(), []string{kafkaBenchTopic})
 			beam.ParDo0(s, kafkaBenchCountRecord, recs)
 			kafkaRunCounting(b, p, f.bytes)
+		}
+	})
+	b.Run("kafkaio.ReadBatches-prism", func(b *testing.B) {
+		b.SetBytes(f.bytes)
+		b.ReportAllocs()
+		for b.Loop() {
+			p, s := beam.NewPipelineWithRoot()
+			batches := kafkaio.ReadBatches(s, f.stack.Bootstrap(), []string{kafkaBenchTopic})
+			beam.ParDo0(s, kafkaBenchCountBatch, batches)
+			kafkaRunCounting(b, p, f.bytes)
+		}
+	})
+	// The fixed cost of a Prism pipeline run (job submission, worker
+	// start, the partition-listing stage) with nothing to read, to tell
+	// start-up from throughput.
+	b.Run("kafkaio.Read-prism-empty-topic", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p, s := beam.NewPipelineWithRoot()
+			recs := kafkaio.Read(s, f.stack.Bootstrap(), []string{kafkaBenchEmptyTopic})
+			beam.ParDo0(s, kafkaBenchCountRecord, recs)
+			kafkaRunCounting(b, p, 0)
 		}
 	})
 	b.Run("kafkaio.Read+avroio.Decode-prism", func(b *testing.B) {
@@ -220,6 +266,39 @@ func kafkaRawConsume(b *testing.B, f *kafkaFixture) int64 {
 		fs.EachRecord(func(r *kgo.Record) {
 			n += int64(len(r.Value))
 			seen++
+		})
+	}
+	return n
+}
+
+// kafkaRawConsumePartition reads one partition from the start to its end
+// offset with its own client, as one kafkaio.Read restriction does.
+func kafkaRawConsumePartition(b *testing.B, f *kafkaFixture, p int32) int64 {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Bootstrap()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{kafkaBenchTopic: {p: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxPartitionBytes(4<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, kafkaBenchTopic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	end, _ := ends.Lookup(kafkaBenchTopic, p)
+	var n int64
+	next := int64(0)
+	for next < end.Offset {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			b.Fatalf("raw consumer: partition %d at %d of %d: %v", p, next, end.Offset, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n += int64(len(r.Value))
+			next = r.Offset + 1
 		})
 	}
 	return n

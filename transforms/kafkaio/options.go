@@ -32,6 +32,7 @@ type readConfig struct {
 	pollWait       time.Duration
 	checkpointEach time.Duration
 	discoverEach   time.Duration
+	batch          int
 }
 
 func defaultReadConfig(brokers []string) readConfig {

@@ -36,6 +36,11 @@ func init() {
 	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
 		PartitionRange, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&commitReadFn{})
 	register.Emitter2[beam.EventTime, Record]()
+	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker,
+		PartitionRange, func(beam.EventTime, Batch), sdf.ProcessContinuation, error](&readBatchFn{})
+	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
+		PartitionRange, func(beam.EventTime, Batch), sdf.ProcessContinuation, error](&commitReadBatchFn{})
+	register.Emitter2[beam.EventTime, Batch]()
 }
 
 // PartitionRange is one partition to read, from Start up to End
@@ -88,8 +93,14 @@ func Read(s beam.Scope, brokers []string, topics []string, opts ...ReadOption) b
 		Conn: cfg.conn, Group: cfg.group, Unbounded: cfg.unbounded, ReadCommitted: cfg.readCommitted,
 		ProcessingTime: cfg.processingTime, IdleMillis: cfg.idleTimeout.Milliseconds(),
 		PollMillis: cfg.pollWait.Milliseconds(), CheckpointMillis: cfg.checkpointEach.Milliseconds(),
+		BatchRecords: cfg.batch,
 	}
-	if cfg.group != "" {
+	switch {
+	case cfg.batch > 0 && cfg.group != "":
+		return beam.ParDo(s, &commitReadBatchFn{readFn: rf}, parts)
+	case cfg.batch > 0:
+		return beam.ParDo(s, &readBatchFn{readFn: rf}, parts)
+	case cfg.group != "":
 		// Only a committing read asks the runner for bundle finalization.
 		return beam.ParDo(s, &commitReadFn{readFn: rf}, parts)
 	}
@@ -343,6 +354,7 @@ type readFn struct {
 	IdleMillis       int64
 	PollMillis       int64
 	CheckpointMillis int64
+	BatchRecords     int
 
 	adm  *kadm.Client
 	opts []kgo.Opt
@@ -417,7 +429,7 @@ const endGrace = 10 * time.Second
 // ProcessElement reads the partition range of the restriction.
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
 	p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	pc, _, err := fn.read(ctx, we, rt, emit)
+	pc, _, err := fn.read(ctx, we, rt, recordEmitter(emit))
 	return pc, err
 }
 
@@ -431,7 +443,7 @@ type commitReadFn struct {
 // registers the commit of what it read for after the bundle.
 func (fn *commitReadFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
 	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	pc, next, err := fn.read(ctx, we, rt, emit)
+	pc, next, err := fn.read(ctx, we, rt, recordEmitter(emit))
 	if next >= 0 {
 		fn.commitAfter(bf, p.Topic, p.Partition, next)
 	}
@@ -441,7 +453,7 @@ func (fn *commitReadFn) ProcessElement(ctx context.Context, we *watermarkEstimat
 // read claims and emits records of the restriction; next is the offset
 // after the last record claimed, -1 when none was.
 func (fn *readFn) read(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
-	emit func(beam.EventTime, Record)) (pc sdf.ProcessContinuation, next int64, err error) {
+	out recordSink) (pc sdf.ProcessContinuation, next int64, err error) {
 	next = -1
 	r := rt.GetRestriction().(Span)
 	if r.Start >= r.End {
@@ -497,9 +509,10 @@ func (fn *readFn) read(ctx context.Context, we *watermarkEstimator, rt *sdf.Lock
 			if fn.ProcessingTime {
 				ts = time.Now()
 			}
-			emit(mtime.FromTime(ts), FromKgo(kr))
+			out.add(ts, FromKgo(kr))
 			n++
 		})
+		out.flush()
 		if stop || rt.IsDone() {
 			return sdf.StopProcessing(), next, nil
 		}
