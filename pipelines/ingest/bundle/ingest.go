@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/trialflow/trialflow/pipelines/ingest/envelope"
 	"github.com/trialflow/trialflow/pipelines/ingest/fhir"
@@ -91,6 +92,7 @@ type Ingester struct {
 	maxBundle int64
 	fhirOpts  []fhir.Option
 	dec       envelope.Decompressor
+	bufs      sync.Pool // *[]byte scratch for plaintext and decompressed JSON
 }
 
 // NewIngester returns an Ingester reading objects from store, unwrapping
@@ -132,19 +134,26 @@ func (in *Ingester) Process(ctx context.Context, cc ClaimCheck, obj []byte) ([]s
 	if err != nil {
 		return nil, err
 	}
-	pt, comp, err := envelope.Open(ctx, in.keys, envelope.Binding{URI: cc.URI, Tenant: cc.Tenant, KeyID: cc.KeyID}, obj, nil)
+	// Facts copy what they keep out of the JSON, so the plaintext and
+	// decompression buffers are reused across bundles.
+	ptBuf, jsBuf := in.buf(), in.buf()
+	defer in.bufs.Put(ptBuf)
+	defer in.bufs.Put(jsBuf)
+	pt, comp, err := envelope.Open(ctx, in.keys, envelope.Binding{URI: cc.URI, Tenant: cc.Tenant, KeyID: cc.KeyID}, obj, (*ptBuf)[:0])
 	if err != nil {
 		return nil, err
 	}
+	*ptBuf = pt[:0]
 	if cc.Compression != "" && envelope.Compression(cc.Compression) != comp {
 		return nil, fmt.Errorf("bundle: %s: claim check says %s, sealed header says %s: %w", cc.URI, cc.Compression, comp, ErrCompressionClaim)
 	}
 	data := pt
 	if comp != envelope.None {
-		data, err = in.dec.Decompress(nil, pt, comp, in.maxBundle)
+		data, err = in.dec.Decompress((*jsBuf)[:0], pt, comp, in.maxBundle)
 		if err != nil {
 			return nil, fmt.Errorf("bundle: %s: %w", cc.URI, err)
 		}
+		*jsBuf = data[:0]
 	} else if int64(len(pt)) > in.maxBundle {
 		return nil, fmt.Errorf("bundle: %s: decompressed size exceeds %d bytes: %w", cc.URI, in.maxBundle, envelope.ErrTooLarge)
 	}
@@ -153,6 +162,13 @@ func (in *Ingester) Process(ctx context.Context, cc ClaimCheck, obj []byte) ([]s
 		return nil, fmt.Errorf("bundle: %s: %w", cc.URI, err)
 	}
 	return facts, nil
+}
+
+func (in *Ingester) buf() *[]byte {
+	if b, ok := in.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	return new([]byte)
 }
 
 // Permanent reports whether an Ingest error is a property of the input (a
