@@ -201,3 +201,43 @@ func FuzzParseClaimCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestIngestConcurrent: one Ingester (pooled decoders and buffers) used
+// from many goroutines gives each caller its own, correct facts.
+func TestIngestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	bundles := ingesttest.Bundles(t)
+	type job struct {
+		cc   bundle.ClaimCheck
+		want int
+	}
+	var jobs []job
+	for i, name := range ingesttest.Names(bundles) {
+		comp := []envelope.Compression{envelope.Zstd, envelope.Gzip, envelope.None}[i%3]
+		want, _ := fhir.Facts(bundles[name], mustTenant(t))
+		jobs = append(jobs, job{f.seal(t, bundles[name], comp), len(want)})
+	}
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func(g int) {
+			for i := 0; i < 20; i++ {
+				j := jobs[(g+i)%len(jobs)]
+				fs, err := f.in.Ingest(ctx, j.cc)
+				if err == nil && len(fs) != j.want {
+					err = errors.New("wrong fact count")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}(g)
+	}
+	for g := 0; g < 8; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -34,9 +34,11 @@ func (d *Decompressor) Decompress(dst, src []byte, comp Compression, limit int64
 		dec, _ := d.zstd.Get().(*zstd.Decoder)
 		if dec == nil {
 			var err error
+			// Decoders are pooled across calls with different limits, so
+			// the per-call cap is enforced by readCapped; the decoder
+			// itself only bounds the window a frame may ask for.
 			dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(1),
-				zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderMaxMemory(uint64(limit)+1),
-				zstd.WithDecoderLowmem(false))
+				zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderLowmem(false))
 			if err != nil {
 				return dst, fmt.Errorf("envelope: zstd: %w", err)
 			}
