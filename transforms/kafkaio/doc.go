@@ -21,7 +21,13 @@
 // restarts.
 //
 // Every element is a Record that keeps topic, partition, offset, timestamp,
-// key, headers and value.
+// key, headers and value. ReadBatches emits a Batch of consecutive records
+// of one partition per fetch instead, so runner per-element costs are paid
+// per batch.
+//
+// Bounded reads without a consumer group also run on the direct runner
+// (which has no watermark estimators); unbounded reads and committing reads
+// need a portable runner such as Prism, Flink or Dataflow.
 //
 // Write produces Records with franz-go's idempotent producer, with the key
 // and headers of each element. It flushes in FinishBundle and fails the

@@ -103,6 +103,8 @@ func Read(s beam.Scope, brokers []string, topics []string, opts ...ReadOption) b
 	case cfg.group != "":
 		// Only a committing read asks the runner for bundle finalization.
 		return beam.ParDo(s, &commitReadFn{readFn: rf}, parts)
+	case !cfg.unbounded:
+		return beam.ParDo(s, &boundedReadFn{R: rf}, parts)
 	}
 	return beam.ParDo(s, &rf, parts)
 }
