@@ -47,8 +47,9 @@ func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, uppe
 		Upper:    toMillis(upper),
 		Lateness: toMillis(c.lateness),
 		TTL:      toMillis(c.ttl),
+		Every:    toMillis(c.every),
 		Left:     state.MakeValueState[[]Entry]("left"),
-		Right:    state.MakeValueState[[]Entry]("right"),
+		Right:    state.MakeBagState[Entry]("right"),
 		Clock:    state.MakeValueState[clock]("clock"),
 		Cleanup:  timers.InEventTime("cleanup"),
 	}, both)
@@ -68,10 +69,15 @@ type Entry struct {
 type intervalFn struct {
 	Kind                        int
 	Lower, Upper, Lateness, TTL int64
+	Every                       int64
 
-	Left, Right state.Value[[]Entry]
-	Clock       state.Value[clock]
-	Cleanup     timers.EventTime
+	// Left rows live in a value (their match flags change); right rows
+	// only ever get appended, so they live in a bag: a right row costs an
+	// append, not a rewrite of the key's whole list.
+	Left    state.Value[[]Entry]
+	Right   state.Bag[Entry]
+	Clock   state.Value[clock]
+	Cleanup timers.EventTime
 }
 
 // expiry is the last cleanup point at which the row is still needed.
@@ -88,6 +94,21 @@ func (f *intervalFn) expiry(side int, ts int64) int64 {
 	return e
 }
 
+// fireAt is the cleanup time for a row that expires at x: just after x,
+// rounded up to the cleanup interval so that one firing cleans many rows.
+func (f *intervalFn) fireAt(x int64) int64 {
+	at := x + 1
+	if f.Every > 1 {
+		if r := at % f.Every; r != 0 {
+			if r < 0 {
+				r += f.Every
+			}
+			at += f.Every - r
+		}
+	}
+	return at
+}
+
 func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key string, t Tagged, emit func(beam.EventTime, Pair), late func(Late)) {
 	c, err := readClock(sp, &f.Clock)
 	must(err)
@@ -98,10 +119,10 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	}
 	lefts, _, err := f.Left.Read(sp)
 	must(err)
-	rights, _, err := f.Right.Read(sp)
-	must(err)
 	e := Entry{TS: t.TS, Data: t.Data}
 	if t.Side == 0 {
+		rights, _, err := f.Right.Read(sp)
+		must(err)
 		for _, r := range rights {
 			if inInterval(t.TS, r.TS, f.Lower, f.Upper) {
 				emit(outTime(t.TS, r.TS), Pair{Key: key, Left: t.Data, LeftTS: t.TS, Right: r.Data, RightTS: r.TS, Matched: true})
@@ -125,11 +146,10 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 		if changed && Kind(f.Kind) == LeftOuter {
 			must(f.Left.Write(sp, lefts))
 		}
-		rights = append(rights, e)
-		must(f.Right.Write(sp, rights))
+		must(f.Right.Add(sp, e))
 	}
 	// The timer fires just after the earliest expiry.
-	at := f.expiry(t.Side, t.TS) + 1
+	at := f.fireAt(f.expiry(t.Side, t.TS))
 	if c.TimerAt == noTime || at < c.TimerAt {
 		setTimer(tp, f.Cleanup, &c, at)
 	}
@@ -160,8 +180,8 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 			continue
 		}
 		keep = append(keep, l)
-		if next == noTime || x+1 < next {
-			next = x + 1
+		if at := f.fireAt(x); next == noTime || at < next {
+			next = at
 		}
 	}
 	lefts = keep
@@ -172,13 +192,17 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 			continue
 		}
 		keepR = append(keepR, r)
-		if next == noTime || x+1 < next {
-			next = x + 1
+		if at := f.fireAt(x); next == noTime || at < next {
+			next = at
 		}
 	}
-	rights = keepR
 	writeOrClear(sp, &f.Left, lefts)
-	writeOrClear(sp, &f.Right, rights)
+	if len(keepR) != len(rights) {
+		must(f.Right.Clear(sp))
+		for _, r := range keepR {
+			must(f.Right.Add(sp, r))
+		}
+	}
 	if next != noTime {
 		setTimer(tp, f.Cleanup, &c, next)
 	}

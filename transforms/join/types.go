@@ -110,13 +110,14 @@ func (f optionFunc) apply(c *config) { f(c) }
 type config struct {
 	lateness time.Duration
 	ttl      time.Duration
+	every    time.Duration
 	shards   int
 	batched  bool
 	name     string
 }
 
 func newConfig(opts []Option) config {
-	c := config{shards: 16}
+	c := config{shards: 16, every: time.Second}
 	for _, o := range opts {
 		o.apply(&c)
 	}
@@ -150,6 +151,14 @@ func Batched(shards int) Option {
 			c.shards = shards
 		}
 	})
+}
+
+// CleanupEvery sets the granularity of an interval join's cleanup timers
+// (default 1 s): a row's state is released at the first multiple of d after
+// it expires, so one timer firing cleans many rows. Unmatched left rows of a
+// left outer join are emitted at that time.
+func CleanupEvery(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.every = d })
 }
 
 // Name sets the scope name of the join (default: the join's kind).
