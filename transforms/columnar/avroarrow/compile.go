@@ -40,6 +40,7 @@ const (
 	oList
 	oMap
 	oUnion
+	oOpt // union of null (kids[n]) and a value into one leaf column
 	oUnionWrap
 	oDefault
 	oFail
@@ -91,6 +92,7 @@ func (c *compiler) resolve(w, r *node, s *sink, path string) (op, error) {
 		if resolved == 0 {
 			return op{}, fmt.Errorf("%w: at %q no branch of writer %s can be read as %s", ErrIncompatible, path, w, r)
 		}
+		optional(&o)
 		return o, nil
 	}
 	return c.branch(w, r, s, path)
@@ -119,6 +121,23 @@ func (c *compiler) branch(w, r *node, s *sink, path string) (op, error) {
 		return op{}, err
 	}
 	return op{code: oUnionWrap, col: s.col, n: idx, kids: []op{k}, path: path}, nil
+}
+
+// optional turns a union of null and a value into one leaf column into
+// oOpt, which handles the null inline (a counter bump) instead of
+// dispatching to a null op.
+func optional(o *op) {
+	if len(o.kids) != 2 {
+		return
+	}
+	for i := range 2 {
+		null, val := &o.kids[i], &o.kids[1-i]
+		if null.code == oSetNull && len(null.nulls) == 1 && null.nulls[0].kind < cStruct &&
+			val.col == null.nulls[0] && val.code != oFail {
+			o.code, o.n, o.col = oOpt, i, val.col
+			return
+		}
+	}
 }
 
 func nullOp(s *sink, path string) op {

@@ -475,6 +475,20 @@ again: // tail calls (union branches) loop here instead of recursing
 		}
 		o = &o.kids[i]
 		goto again
+	case oOpt:
+		i, err := d.long()
+		if err != nil {
+			return d.fail(o, err)
+		}
+		if i == int64(o.n) {
+			o.col.n++ // a null leaf: values fill lazily, the validity bit stays clear
+			return nil
+		}
+		if i != int64(1-o.n) {
+			return d.fail(o, fmt.Errorf("%w: union index %d of 2 branches", ErrInvalidValue, i))
+		}
+		o = &o.kids[i]
+		goto again
 	case oSetNull:
 		for _, c := range o.nulls {
 			if c.kind < cStruct {
