@@ -78,7 +78,7 @@ func (c ClaimCheck) Validate() error {
 	switch envelope.Compression(c.Compression) {
 	case envelope.None, envelope.Gzip, envelope.Zstd, "":
 	default:
-		return fmt.Errorf("bundle: claim check: compression %q: %w", c.Compression, ErrBadClaim)
+		return fmt.Errorf("bundle: claim check: compression is not none, gzip or zstd: %w", ErrBadClaim)
 	}
 	return nil
 }
