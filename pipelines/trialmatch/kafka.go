@@ -218,7 +218,8 @@ func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPa
 	if err != nil {
 		return fmt.Errorf("trialmatch: encode approved patient %s: %w", a.MatchID, err)
 	}
-	beam.NewCounter("trialmatch", "approved.out").Inc(ctx, 1)
+	stageApproved.In(ctx, 1)
+	stageApproved.Out(ctx, 1)
 	emit(kafkaio.Record{
 		Topic: f.Topic, Partition: -1, Offset: -1, Timestamp: a.MatchTime,
 		Key:     []byte(a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo),

@@ -121,7 +121,7 @@ func TestPipelineOverKafka(t *testing.T) {
 	for _, c := range res.Metrics().AllMetrics().Counters() {
 		counters[c.Key.Namespace+"/"+c.Key.Name] += c.Committed
 	}
-	if got := counters["trialmatch/spv.facts_folded"] + int64(len(dead)); got != int64(n.Facts+n.Corrupt) {
-		t.Fatalf("facts in %d != folded %d + dead %d", n.Facts+n.Corrupt, counters["trialmatch/spv.facts_folded"], len(dead))
+	if got := counters["trialflow/patient_view/records_out"] + int64(len(dead)); got != int64(n.Facts+n.Corrupt) {
+		t.Fatalf("facts in %d != folded %d + dead %d", n.Facts+n.Corrupt, counters["trialflow/patient_view/records_out"], len(dead))
 	}
 }

@@ -8,8 +8,22 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
+)
+
+// The pipeline's stages, as metrics.Summarize and the Prometheus endpoint
+// report them.
+var (
+	stageFacts      = metrics.NewStage("facts")
+	stageTrials     = metrics.NewStage("trials")
+	stageRegulatory = metrics.NewStage("regulatory")
+	stageOpenTrials = metrics.NewStage("open_trials")
+	stageView       = metrics.NewStage("patient_view")
+	stageMatch      = metrics.NewStage("match")
+	stageDecide     = metrics.NewStage("decide")
+	stageApproved   = metrics.NewStage("approved_patients")
 )
 
 func init() {
@@ -89,8 +103,9 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 type factEventsFn struct{ Shards int }
 
 func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
-	beam.NewCounter("trialmatch", "facts.in").Inc(ctx, 1)
+	stageFacts.In(ctx, 1)
 	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
+		stageFacts.DeadLetter(ctx, string(deadletter.InvalidRecord))
 		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.KeyFacts",
 			deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)))
 		return nil
@@ -99,6 +114,7 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 	if err != nil {
 		return err
 	}
+	stageFacts.Out(ctx, 1)
 	emit(beam.EventTime(ev.TS), shardOf(fact.Tenant, fact.PatientID, f.Shards), ev)
 	return nil
 }
@@ -106,7 +122,8 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 type trialEventsFn struct{}
 
 func (f *trialEventsFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, Event)) error {
-	beam.NewCounter("trialmatch", "trials.in").Inc(ctx, 1)
+	stageTrials.In(ctx, 1)
+	stageTrials.Out(ctx, 1)
 	ev, err := encodeEvent(kindTrial, t.EventTime, t)
 	if err != nil {
 		return err
@@ -118,7 +135,8 @@ func (f *trialEventsFn) ProcessElement(ctx context.Context, t schemas.Trial, emi
 type regulatoryEventsFn struct{}
 
 func (f *regulatoryEventsFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, Event)) error {
-	beam.NewCounter("trialmatch", "regulatory.in").Inc(ctx, 1)
+	stageRegulatory.In(ctx, 1)
+	stageRegulatory.Out(ctx, 1)
 	ev, err := encodeEvent(kindRegulatory, e.EventTime, e)
 	if err != nil {
 		return err

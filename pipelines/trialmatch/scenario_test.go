@@ -3,6 +3,8 @@ package trialmatch_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/digest"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/history"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 )
@@ -185,7 +189,7 @@ func TestPipelineScenarios(t *testing.T) {
 	for _, c := range res.Metrics().AllMetrics().Counters() {
 		counters[c.Key.Namespace+"/"+c.Key.Name] += c.Committed
 	}
-	in, folded := counters["trialmatch/facts.in"], counters["trialmatch/spv.facts_folded"]
+	in, folded := counters["trialflow/facts/records_in"], counters["trialflow/patient_view/records_out"]
 	deadFacts := int64(2)
 	if in != int64(len(b.facts)) || in != folded+deadFacts {
 		t.Fatalf("conservation: facts in %d, folded %d, dead %d (counters %v)", in, folded, deadFacts, counters)
@@ -196,6 +200,47 @@ func TestPipelineScenarios(t *testing.T) {
 	for k := range counters {
 		if strings.Contains(k, "Alice") {
 			t.Fatal("PHI in metric names")
+		}
+	}
+}
+
+// The file sinks: Parquet history per tenant and date, and digests per
+// tenant and window.
+func TestSinks(t *testing.T) {
+	b := &factBuilder{}
+	b.patient("A", "p1", 2, "Lung Adenocarcinoma")
+	b.variant("A", "p1", 2.5, "EGFR", "p.L858R")
+	b.patient("B", "p2", 3, "Breast Invasive Ductal Carcinoma")
+	b.marker("B", "p2", 3.5, "HER2", "Positive", nil)
+	trials := []schemas.Trial{{ProtocolNo: "T1", Version: 1, EventTime: at(0), Status: "OPEN", CTMLFormat: "JSON", CTML: ctml("T1",
+		arm("ARM A", clin("oncotree_primary_diagnosis", "Lung"), gen("hugo_symbol", "EGFR", "variant_category", "Mutation")),
+		arm("ARM B", clin("oncotree_primary_diagnosis", "Breast", "her2_status", "Positive")))}}
+	reg := []schemas.RegulatoryEvent{{EventID: "r1", ProtocolNo: "T1", Scope: "TRIAL", Action: "APPROVED", ValidFrom: at(1), EventTime: at(1), Reference: "IRB"}}
+
+	dir := t.TempDir()
+	p, s := beam.NewPipelineWithRoot()
+	out := trialmatch.Build(s, trialmatch.Inputs{
+		Facts: beam.CreateList(s, b.facts), Trials: beam.CreateList(s, trials), Regulatory: beam.CreateList(s, reg),
+	}, trialmatch.Config{Shards: 2})
+	trialmatch.Sinks(s, out, trialmatch.SinkConfig{HistoryDir: filepath.Join(dir, "history"), DigestDir: filepath.Join(dir, "digests")})
+	ptest.RunAndValidate(t, p)
+
+	hist, err := history.Read(filepath.Join(dir, "history"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 {
+		t.Fatalf("history holds %d records, want 2", len(hist))
+	}
+	for _, tenant := range []string{"A", "B"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "digests", "tenant="+tenant, "*.json"))
+		if len(files) != 1 {
+			t.Fatalf("tenant %s: %d digest files, want 1", tenant, len(files))
+		}
+		var d digest.Digest
+		raw, _ := os.ReadFile(files[0])
+		if err := json.Unmarshal(raw, &d); err != nil || d.Tenant != tenant || d.New != 1 {
+			t.Fatalf("tenant %s digest: %+v %v", tenant, d, err)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/decide"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/match"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/spv"
 	"github.com/trialflow/trialflow/schemas"
@@ -234,14 +235,16 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 				p = &patient{}
 				c.patients[k] = p
 			}
+			stageView.In(ctx, 1)
 			changed, err := p.View.Apply(fact)
 			if err != nil {
+				stageView.DeadLetter(ctx, string(deadletter.InvalidRecord))
 				deadletter.Emit(ctx, dead, deadletter.New("trialmatch.PatientView",
 					deadletter.Errorf(deadletter.InvalidRecord, "fact %s: %w", fact.FactID, err),
 					deadletter.WithTenant(fact.Tenant)))
 				continue
 			}
-			beam.NewCounter("trialmatch", "spv.facts_folded").Inc(ctx, 1)
+			stageView.Out(ctx, 1)
 			if ev.TS > p.LastFact {
 				p.LastFact = ev.TS
 			}
@@ -285,20 +288,22 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	if err != nil {
 		return err
 	}
-	beam.NewCounter("trialmatch", "match.profiles_evaluated").Inc(ctx, int64(len(profiles)))
+	stageMatch.In(ctx, int64(len(profiles)))
+	stageMatch.Out(ctx, int64(len(verdicts)))
 	wall := time.Now().UTC()
 	for i, v := range verdicts {
 		k := keys[i]
 		p := c.patients[k]
+		stageDecide.In(ctx, 1)
 		recs := p.Ledger.Apply(v, wall)
-		for _, r := range recs {
-			if r.Action == "NEW" {
-				beam.NewCounter("trialmatch", "decide.new").Inc(ctx, 1)
-				beam.NewDistribution("trialmatch", "latency.event_to_match_ms").Update(ctx, wall.Sub(r.EventTime).Milliseconds())
-			} else {
-				beam.NewCounter("trialmatch", "decide.retracted."+*r.RetractionReason).Inc(ctx, 1)
+		for i := range recs {
+			r := &recs[i]
+			stageDecide.Match(ctx, r)
+			stageDecide.Out(ctx, 1)
+			if r.RetractionReason != nil {
+				beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
 			}
-			emit(beam.EventTime(tick), r)
+			emit(beam.EventTime(tick), *r)
 		}
 		if len(recs) > 0 {
 			dirty[k] = true

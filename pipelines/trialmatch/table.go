@@ -66,6 +66,7 @@ func (f *tableFn) setChange(tp timers.Provider, ms int64) {
 
 func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, protocol string, ev Event,
 	emit func(beam.EventTime, Event), dead func(deadletter.Record)) error {
+	stageOpenTrials.In(ctx, 1)
 	switch ev.Kind {
 	case kindTrial:
 		t, err := ev.trial()
@@ -73,6 +74,7 @@ func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 			return err
 		}
 		if _, err := criteria.Parse([]byte(t.CTML), criteria.WithSource(fmt.Sprintf("trials/%s@v%d", t.ProtocolNo, t.Version))); err != nil {
+			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
 			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials",
 				deadletter.Errorf(deadletter.InvalidRecord, "trial %s version %d: %w", t.ProtocolNo, t.Version, err)))
 			return nil
@@ -92,6 +94,7 @@ func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 			return err
 		}
 		if _, err := opentrials.At(protocol, nil, []*schemas.RegulatoryEvent{e}, e.ValidFrom); err != nil {
+			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
 			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials",
 				deadletter.Errorf(deadletter.InvalidRecord, "regulatory event %s: %w", e.EventID, err)))
 			return nil
@@ -158,7 +161,7 @@ func (f *tableFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	if err != nil {
 		return err
 	}
-	beam.NewCounter("trialmatch", "table.decisions").Inc(ctx, 1)
+	stageOpenTrials.Out(ctx, 1)
 	emit(beam.EventTime(at), ev)
 	return nil
 }
