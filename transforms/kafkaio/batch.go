@@ -104,21 +104,28 @@ func (fn *commitReadBatchFn) ProcessElement(ctx context.Context, we *watermarkEs
 	return pc, err
 }
 
-func encodeBatch(b Batch) []byte {
-	out := binary.AppendUvarint(nil, uint64(len(b.Records)))
+// AppendBinary appends the Beam coder form of b to dst: the record count,
+// then each record's AppendBinary form, length-prefixed.
+func (b *Batch) AppendBinary(dst []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b.Records)))
 	var tmp []byte
 	for i := range b.Records {
 		tmp = b.Records[i].AppendBinary(tmp[:0])
-		out = binary.AppendUvarint(out, uint64(len(tmp)))
-		out = append(out, tmp...)
+		dst = binary.AppendUvarint(dst, uint64(len(tmp)))
+		dst = append(dst, tmp...)
 	}
-	return out
+	return dst
 }
+
+// ParseBatch decodes the binary form written by Batch.AppendBinary.
+func ParseBatch(b []byte) (Batch, error) { return decodeBatch(b) }
+
+func encodeBatch(b Batch) []byte { return b.AppendBinary(nil) }
 
 func decodeBatch(b []byte) (Batch, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return Batch{}, fmt.Errorf("%w: batch count", ErrCorrupt)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return Batch{}, fmt.Errorf("%w: batch count %d in %d bytes", ErrCorrupt, n, len(b))
 	}
 	b = b[k:]
 	out := Batch{Records: make([]Record, 0, n)}

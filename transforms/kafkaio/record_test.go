@@ -53,3 +53,19 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseBatch(f *testing.F) {
+	b := kafkaio.Batch{Records: []kafkaio.Record{{Topic: "t", Key: []byte("k"), Value: []byte("v")}, {Topic: "t", Offset: 1}}}
+	f.Add(b.AppendBinary(nil))
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, err := kafkaio.ParseBatch(in)
+		if err != nil {
+			return
+		}
+		again, err := kafkaio.ParseBatch(got.AppendBinary(nil))
+		if err != nil || len(again.Records) != len(got.Records) {
+			t.Fatalf("re-encoding a parsed batch: %v", err)
+		}
+	})
+}
