@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
@@ -34,7 +33,6 @@ func TestReadSASLPrism(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
-	_ = scram.Auth{}
 
 	p, s := beam.NewPipelineWithRoot()
 	passert.Count(s, kafkaio.Read(s, brokers, []string{"in"}, kafkaio.WithSASLPlain("admin", "secret")), "plain", 2)
