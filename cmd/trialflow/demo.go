@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/history"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 	"github.com/trialflow/trialflow/runners"
 	"github.com/trialflow/trialflow/runners/local"
@@ -38,6 +40,7 @@ type demoOptions struct {
 	Corrupt                           int
 	Seed                              uint64
 	Reference                         string // folder of MatchMiner CTML trials ("" finds ../shared)
+	Out                               string // where history and digests are written
 }
 
 func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -49,6 +52,7 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&o.Tick, "tick", 10*time.Minute, "event-time granularity of the match stage")
 	fs.IntVar(&o.Corrupt, "corrupt", 9, "undecodable facts to inject, to show dead letters")
 	fs.Uint64Var(&o.Seed, "seed", 42, "data set seed")
+	fs.StringVar(&o.Out, "out", "out/demo", "directory for the Parquet history and the per-tenant digests (replaced on each run)")
 	fs.StringVar(&o.Reference, "reference", "", "folder of MatchMiner CTML trials to add (default: ../shared/reference/matchminer/ctims-integration-trials when present)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,10 +119,15 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	// 5. The pipeline, bounded, on the selected runner (in-process Prism by default).
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	trialmatch.FromKafka(s, trialmatch.KafkaConfig{
+	if err := os.RemoveAll(o.Out); err != nil {
+		return fmt.Errorf("demo: clear %s: %w", o.Out, err)
+	}
+	historyDir, digestDir := filepath.Join(o.Out, "history"), filepath.Join(o.Out, "digests")
+	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: brokers, RegistryURL: stack.RegistryURL(), PerTenantTopics: true,
 		Pipeline: trialmatch.Config{Shards: o.Shards, Tick: o.Tick},
 	})
+	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: historyDir, DigestDir: digestDir})
 	step("running the trialmatch pipeline on %s (%s)", runners.Name(), trialmatch.Config{Shards: o.Shards, Tick: o.Tick})
 	stop := progress(ctx, out, brokers)
 	start = time.Now()
@@ -149,10 +158,18 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	for _, k := range sortedKeys(codes) {
 		fmt.Fprintf(out, "  %-48s %d\n", k, codes[k])
 	}
-	if res != nil {
-		writeCounters(out, res)
+	fmt.Fprintln(out, "\npipeline metrics by stage:")
+	if err := metrics.Summarize(res).WriteTable(out); err != nil {
+		return err
 	}
-	fmt.Fprintf(out, "\noutputs (Kafka on %s, gone when the demo exits):\n", strings.Join(brokers, ","))
+	hist, err := history.Files(historyDir)
+	if err != nil {
+		return err
+	}
+	digests, _ := filepath.Glob(filepath.Join(digestDir, "*", "*.json"))
+	fmt.Fprintf(out, "\noutputs:\n  %-40s %d Parquet files, by tenant and date\n  %-40s %d digest files, by tenant and hour\n",
+		historyDir, len(hist), digestDir, len(digests))
+	fmt.Fprintf(out, "Kafka topics on %s (gone when the demo exits):\n", strings.Join(brokers, ","))
 	fmt.Fprintf(out, "  %-40s %d records (NEW and RETRACTED)\n", schemas.ApprovedPatients.Topic, len(approved))
 	for _, t := range d.Tenants {
 		fmt.Fprintf(out, "  %-40s that practice's records only\n", schemas.ApprovedPatients.Topic+"."+t)
@@ -347,20 +364,6 @@ func writeMatchTable(out io.Writer, approved []schemas.ApprovedPatient) {
 	fmt.Fprintln(out, "\nretractions by reason:")
 	for _, k := range sortedKeys(reasons) {
 		fmt.Fprintf(out, "  %-20s %d\n", k, reasons[k])
-	}
-}
-
-func writeCounters(out io.Writer, res beam.PipelineResult) {
-	sum := map[string]int64{}
-	for _, c := range res.Metrics().AllMetrics().Counters() {
-		sum[c.Key.Namespace+"/"+c.Key.Name] += c.Committed
-	}
-	if len(sum) == 0 {
-		return
-	}
-	fmt.Fprintln(out, "\npipeline counters:")
-	for _, k := range sortedKeys(sum) {
-		fmt.Fprintf(out, "  %-48s %d\n", k, sum[k])
 	}
 }
 

@@ -50,7 +50,7 @@ func TestRegistryDemo(t *testing.T) {
 // The demo end to end on a small data set: local stack, Kafka, Prism.
 func TestDemoSmall(t *testing.T) {
 	var out bytes.Buffer
-	o := demoOptions{Patients: 300, Tenants: 3, Trials: 6, Shards: 4, Tick: 10 * time.Minute, Corrupt: 3, Seed: 7}
+	o := demoOptions{Patients: 300, Tenants: 3, Trials: 6, Shards: 4, Tick: 10 * time.Minute, Corrupt: 3, Seed: 7, Out: t.TempDir()}
 	if err := runDemo(context.Background(), &out, o); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -63,6 +63,8 @@ func TestDemoSmall(t *testing.T) {
 		"dead letters: 3",
 		"wrong_magic_byte",
 		"approved_patients.practice-01",
+		"pipeline metrics by stage",
+		"Parquet files, by tenant and date",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 	"github.com/trialflow/trialflow/runners"
 	"github.com/trialflow/trialflow/runners/local"
@@ -97,22 +98,31 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	perTenant := fs.Bool("per-tenant-topics", false, "also write approved_patients.<tenant> (the topics must exist)")
 	shards := fs.Int("shards", 16, "patient shards of the stateful match stage")
 	tick := fs.Duration("tick", time.Minute, "event-time granularity of the match stage")
+	historyDir := fs.String("history", "", "write Parquet history here (by tenant and date)")
+	digestDir := fs.String("digests", "", "write per-tenant digests here")
+	digestWindow := fs.Duration("digest-window", time.Hour, "tumbling event-time window of the digests")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); live with in-process workers")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *metricsAddr != "" {
+		url, err := metrics.Serve(ctx, *metricsAddr)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Prometheus metrics: %s\n", url)
+	}
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
-	trialmatch.FromKafka(s, trialmatch.KafkaConfig{
+	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
 		Unbounded: *unbounded, Group: *group,
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick},
 	})
+	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})
 	res, err := runners.Run(ctx, p, runners.WithLog(os.Stdout))
 	if err != nil {
 		return err
 	}
-	if res != nil {
-		writeCounters(os.Stdout, res)
-	}
-	return nil
+	return metrics.Summarize(res).WriteTable(os.Stdout)
 }
