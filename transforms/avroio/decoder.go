@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linkedin/goavro/v2"
+
 	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/schemas/registry/compat"
 	"github.com/trialflow/trialflow/schemas/wire"
@@ -44,9 +46,14 @@ type Decoder struct {
 	src        SchemaSource
 	reader     *compat.Schema
 	readerForm string
+	readerJSON string
 
 	mu    sync.RWMutex
 	plans map[uint32]*plan
+
+	codecOnce sync.Once
+	codec     *goavro.Codec
+	codecErr  error
 }
 
 type plan struct {
@@ -63,7 +70,7 @@ func NewDecoder(src SchemaSource, readerSchema string) (*Decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("avroio: reader schema: %w", err)
 	}
-	return &Decoder{src: src, reader: r, readerForm: r.Canonical(), plans: map[uint32]*plan{}}, nil
+	return &Decoder{src: src, reader: r, readerForm: r.Canonical(), readerJSON: readerSchema, plans: map[uint32]*plan{}}, nil
 }
 
 // Decode appends the reader-schema Avro binary of the framed message msg to
@@ -138,6 +145,28 @@ func (d *Decoder) compile(id uint32, schema string) *plan {
 		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema, "avroio: writer schema id %d: %w", id, err)}
 	}
 	return &plan{prog: prog, writer: w}
+}
+
+// DecodeNative decodes the framed message msg to goavro native data of the
+// reader schema (map[string]any for a record), resolving the writer schema
+// as Decode does. Convert it to a typed value with, for example,
+// schemas.PatientFactFromNative.
+func (d *Decoder) DecodeNative(msg []byte) (native any, id uint32, err error) {
+	body, id, err := d.Decode(nil, msg)
+	if err != nil {
+		return nil, id, err
+	}
+	d.codecOnce.Do(func() {
+		d.codec, d.codecErr = goavro.NewCodec(d.readerJSON)
+	})
+	if d.codecErr != nil {
+		return nil, id, fmt.Errorf("avroio: reader schema codec: %w", d.codecErr)
+	}
+	v, _, err := d.codec.NativeFromBinary(body)
+	if err != nil {
+		return nil, id, deadletter.Errorf(deadletter.InvalidPayload, "avroio: schema id %d: %w", id, err)
+	}
+	return v, id, nil
 }
 
 // Validate reports whether payload (unframed Avro binary) is exactly one

@@ -183,6 +183,14 @@ func TestPatientFactsIdentity(t *testing.T) {
 	if err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("Decode = %v", err)
 	}
+	native, id, err := dec.DecodeNative(wire.Append(nil, 5, body))
+	if err != nil || id != 5 {
+		t.Fatalf("DecodeNative: id %d, %v", id, err)
+	}
+	back, err := schemas.PatientFactFromNative(native)
+	if err != nil || back.FactID != "f1" || back.Variant == nil || *back.Variant.HugoSymbol != "EGFR" {
+		t.Fatalf("typed fact: %+v, %v", back, err)
+	}
 }
 
 func FuzzDecode(f *testing.F) {

@@ -13,7 +13,9 @@
 // with a defaulted field) reads as one shape downstream, and a decoder
 // specialised to the reader schema (for example transforms/columnar) never
 // sees a writer schema. When writer and reader are the same schema the
-// payload is validated and passed on without a copy.
+// payload is validated and passed on without a copy. DecodeNative goes one
+// step further, to goavro native values of the reader schema, which the
+// schemas package turns into typed values (schemas.PatientFactFromNative).
 //
 // Decode and Encode are the Beam transforms. Both emit dead letters
 // (transforms/deadletter) with a reason code: wrong_magic_byte,
