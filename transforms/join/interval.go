@@ -48,7 +48,8 @@ func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, uppe
 		Lateness: toMillis(c.lateness),
 		TTL:      toMillis(c.ttl),
 		Every:    toMillis(c.every),
-		Left:     state.MakeValueState[[]Entry]("left"),
+		Left:     state.MakeBagState[Entry]("left"),
+		Matched:  state.MakeBagState[string]("matched"),
 		Right:    state.MakeBagState[Entry]("right"),
 		Clock:    state.MakeValueState[clock]("clock"),
 		Cleanup:  timers.InEventTime("cleanup"),
@@ -71,13 +72,13 @@ type intervalFn struct {
 	Lower, Upper, Lateness, TTL int64
 	Every                       int64
 
-	// Left rows live in a value (their match flags change); right rows
-	// only ever get appended, so they live in a bag: a right row costs an
-	// append, not a rewrite of the key's whole list.
-	Left    state.Value[[]Entry]
-	Right   state.Bag[Entry]
-	Clock   state.Value[clock]
-	Cleanup timers.EventTime
+	// Rows live in bags, so a row costs an append, not a rewrite of the
+	// key's whole list; left rows matched after they were stored are
+	// recorded in Matched (left outer only).
+	Left, Right state.Bag[Entry]
+	Matched     state.Bag[string]
+	Clock       state.Value[clock]
+	Cleanup     timers.EventTime
 }
 
 // expiry is the last cleanup point at which the row is still needed.
@@ -117,8 +118,6 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 			Reason: fmt.Sprintf("interval join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
 		return
 	}
-	lefts, _, err := f.Left.Read(sp)
-	must(err)
 	e := Entry{TS: t.TS, Data: t.Data}
 	if t.Side == 0 {
 		rights, _, err := f.Right.Read(sp)
@@ -129,31 +128,37 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 				e.Matched = true
 			}
 		}
-		lefts = append(lefts, e)
-		must(f.Left.Write(sp, lefts))
+		must(f.Left.Add(sp, e))
 	} else {
-		changed := false
-		for i := range lefts {
-			l := &lefts[i]
+		lefts, _, err := f.Left.Read(sp)
+		must(err)
+		for _, l := range lefts {
 			if inInterval(l.TS, t.TS, f.Lower, f.Upper) {
 				emit(outTime(l.TS, t.TS), Pair{Key: key, Left: l.Data, LeftTS: l.TS, Right: t.Data, RightTS: t.TS, Matched: true})
-				if !l.Matched {
-					l.Matched = true
-					changed = true
+				if !l.Matched && Kind(f.Kind) == LeftOuter {
+					must(f.Matched.Add(sp, rowID(l)))
 				}
 			}
-		}
-		if changed && Kind(f.Kind) == LeftOuter {
-			must(f.Left.Write(sp, lefts))
 		}
 		must(f.Right.Add(sp, e))
 	}
 	// The timer fires just after the earliest expiry.
 	at := f.fireAt(f.expiry(t.Side, t.TS))
-	if c.TimerAt == noTime || at < c.TimerAt {
+	if c.TimerAt == noTime || at < c.TimerAt || c.TimerAt <= c.Cleaned {
 		setTimer(tp, f.Cleanup, &c, at)
+		must(f.Clock.Write(sp, c))
 	}
-	must(f.Clock.Write(sp, c))
+}
+
+// rowID identifies a left row for the matched set: rows with the same time
+// and payload meet the same right rows, so they may share an identity.
+func rowID(e Entry) string {
+	h := uint64(14695981039346656037)
+	for _, b := range e.Data {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	return fmt.Sprintf("%d/%x/%d", e.TS, h, len(e.Data))
 }
 
 func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, key string, _ timers.Context, emit func(beam.EventTime, Pair), _ func(Late)) {
@@ -168,24 +173,35 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 	must(err)
 	rights, _, err := f.Right.Read(sp)
 	must(err)
+	matched := map[string]bool{}
+	if Kind(f.Kind) == LeftOuter {
+		ids, _, err := f.Matched.Read(sp)
+		must(err)
+		for _, id := range ids {
+			matched[id] = true
+		}
+	}
 	next := noTime
-	keep := lefts[:0]
+	var keepL []Entry
+	keptIDs := map[string]bool{}
 	for _, l := range lefts {
 		x := f.expiry(0, l.TS)
 		if x < now {
-			if !l.Matched && Kind(f.Kind) == LeftOuter {
+			if Kind(f.Kind) == LeftOuter && !l.Matched && !matched[rowID(l)] {
 				// Emitted when the join learns the row is unmatched.
 				emit(mtime.FromMilliseconds(now), Pair{Key: key, Left: l.Data, LeftTS: l.TS})
 			}
 			continue
 		}
-		keep = append(keep, l)
+		keepL = append(keepL, l)
+		if id := rowID(l); matched[id] {
+			keptIDs[id] = true
+		}
 		if at := f.fireAt(x); next == noTime || at < next {
 			next = at
 		}
 	}
-	lefts = keep
-	keepR := rights[:0]
+	var keepR []Entry
 	for _, r := range rights {
 		x := f.expiry(1, r.TS)
 		if x < now {
@@ -196,17 +212,29 @@ func (f *intervalFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Prov
 			next = at
 		}
 	}
-	writeOrClear(sp, &f.Left, lefts)
-	if len(keepR) != len(rights) {
-		must(f.Right.Clear(sp))
-		for _, r := range keepR {
-			must(f.Right.Add(sp, r))
+	rewriteBag(sp, &f.Left, lefts, keepL)
+	rewriteBag(sp, &f.Right, rights, keepR)
+	if len(keptIDs) != len(matched) {
+		must(f.Matched.Clear(sp))
+		for id := range keptIDs {
+			must(f.Matched.Add(sp, id))
 		}
 	}
 	if next != noTime {
 		setTimer(tp, f.Cleanup, &c, next)
 	}
 	must(f.Clock.Write(sp, c))
+}
+
+// rewriteBag replaces the bag's contents old with keep when rows were dropped.
+func rewriteBag(sp state.Provider, b *state.Bag[Entry], old, keep []Entry) {
+	if len(keep) == len(old) {
+		return
+	}
+	must(b.Clear(sp))
+	for _, e := range keep {
+		must(b.Add(sp, e))
+	}
 }
 
 func writeOrClear(sp state.Provider, v *state.Value[[]Entry], es []Entry) {
