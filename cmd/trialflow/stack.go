@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trialflow/trialflow/pipelines/ingest/bundle"
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
@@ -34,7 +35,12 @@ func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	return local.Run(ctx, os.Stdout, local.Options{KafkaPort: *port, RegistryAddr: *reg, DataDir: *data, RegisterContracts: *contracts})
+	topics := []string{bundle.Topic}
+	for _, c := range schemas.All() {
+		topics = append(topics, c.Topic)
+	}
+	return local.Run(ctx, os.Stdout, local.Options{KafkaPort: *port, RegistryAddr: *reg, DataDir: *data,
+		RegisterContracts: *contracts, Topics: topics})
 }
 
 func splitList(s string) []string {
