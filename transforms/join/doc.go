@@ -43,26 +43,36 @@
 // [Interval] joins left row a and right row b of the same key when
 // a.ts + lower <= b.ts <= a.ts + upper. A pair is emitted as soon as its
 // second row arrives, timestamped max(a.ts, b.ts). With [LeftOuter], a left
-// row that met nothing is emitted (Matched false, timestamped a.ts, which
-// the join holds the watermark for) once the watermark passes
-// a.ts + upper + allowed lateness. A left row is kept until the watermark
+// row that met nothing is emitted (Matched false, LeftTS = a.ts) by the
+// cleanup timer once the watermark passes a.ts + upper + allowed lateness,
+// timestamped at that cleanup time. A left row is kept until the watermark
 // passes a.ts + upper + lateness, a right row until b.ts - lower + lateness
-// (both capped by [StateTTL]); an event-time timer clears them. A row whose
-// key has already been cleaned past the point the row needs is late: it goes
-// to the late output with a reason, never silently dropped.
+// (both capped by [StateTTL]); one event-time timer per key, rounded up to
+// [CleanupEvery] (default 1 s), releases them. A row whose key has already
+// been cleaned past the point the row needs is late: it goes to the late
+// output with a reason, never silently dropped.
 //
 // # Temporal join
 //
 // [Temporal] joins each left row with the version of the right side (a
 // changelog keyed by primary key, versioned by event time) valid at the left
 // row's event time: the latest version with ts <= left ts, none if that
-// version is a deletion. Left rows wait until the watermark reaches their
-// time, so every version that could apply has arrived; the result carries
-// the left row's timestamp. Versions that no future row can meet are pruned
-// as the watermark passes; [StateTTL] drops a key's versions that many
-// milliseconds after the last one. Late left rows go to the late output.
-// [Latest] is the processing-time variant: a left row meets the latest
-// version that has arrived, immediately, without waiting for the watermark.
+// version is a deletion. Left rows wait (an event-time timer at their time)
+// until the watermark reaches them, so every version that could apply has
+// arrived; the result carries the left row's timestamp. Versions that no
+// future row can meet are pruned as the watermark passes; with [StateTTL]
+// a key's versions are dropped that long after its newest one. Late left
+// rows go to the late output; late versions are reported there too and are
+// still applied (results already emitted are not revised). [Latest] is the
+// processing-time variant: a left row meets the newest version that has
+// arrived, immediately, without waiting for the watermark.
+//
+// # Watermark holds
+//
+// The joins set no explicit timer output timestamps (watermark holds):
+// re-setting a timer with a different hold trips Prism v2.77.0's hold
+// accounting. What a timer emits is timestamped at or after its firing time,
+// which the runner's own timer hold covers.
 //
 // # Broadcast join
 //
@@ -77,7 +87,10 @@
 // # State TTL and late data
 //
 // Every stateful join accepts [StateTTL] and [AllowedLateness]. A key's
-// "cleanup point" is the latest event-time timer that fired for it; rows
-// older than that (by more than the allowed lateness) are reported on the
-// late output as [Late] values.
+// "cleanup point" is the latest event-time timer that fired for it (the SDK
+// does not expose the watermark to a DoFn, and a fired timer proves the
+// watermark passed it); rows older than that by more than the allowed
+// lateness are reported on the late output as [Late] values. Lateness is
+// therefore judged per key: a late row of a key with no fired timer is still
+// joined.
 package join
