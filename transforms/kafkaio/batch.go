@@ -97,10 +97,9 @@ type commitReadBatchFn struct {
 // and registers the commit of what it read for after the bundle.
 func (fn *commitReadBatchFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
 	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Batch)) (sdf.ProcessContinuation, error) {
+	start := rt.GetRestriction().(Span).Start
 	pc, next, err := fn.read(ctx, we, rt, &batcher{emit: emit, max: fn.BatchRecords})
-	if next >= 0 {
-		fn.commitAfter(bf, p.Topic, p.Partition, next)
-	}
+	fn.commitAfter(bf, p, start, next)
 	return pc, err
 }
 

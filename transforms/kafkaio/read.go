@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -360,6 +361,15 @@ type readFn struct {
 
 	adm  *kadm.Client
 	opts []kgo.Opt
+
+	commits *commitState
+}
+
+// commitState remembers the last offset this DoFn instance committed per
+// "topic/partition".
+type commitState struct {
+	mu sync.Mutex
+	at map[string]int64
 }
 
 func (fn *readFn) Setup() error {
@@ -372,6 +382,7 @@ func (fn *readFn) Setup() error {
 		return fmt.Errorf("kafkaio: client: %w", err)
 	}
 	fn.adm = kadm.NewClient(cl)
+	fn.commits = &commitState{at: map[string]int64{}}
 	fn.opts = opts
 	if fn.ReadCommitted {
 		fn.opts = append(fn.opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -400,7 +411,7 @@ func (fn *readFn) RestrictionSize(_ PartitionRange, r Span) float64 {
 
 func (fn *readFn) CreateTracker(r Span) *sdf.LockRTracker {
 	return sdf.NewLockRTracker(newTracker(r, &endEstimator{adm: fn.adm, topic: r.Topic, partition: r.Partition,
-		committed: fn.ReadCommitted, floor: r.Start}))
+		committed: fn.ReadCommitted, floor: r.Start}, fn.Group != ""))
 }
 
 func (fn *readFn) TruncateRestriction(rt *sdf.LockRTracker, _ PartitionRange) Span {
@@ -445,10 +456,9 @@ type commitReadFn struct {
 // registers the commit of what it read for after the bundle.
 func (fn *commitReadFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
 	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
+	start := rt.GetRestriction().(Span).Start
 	pc, next, err := fn.read(ctx, we, rt, recordEmitter(emit))
-	if next >= 0 {
-		fn.commitAfter(bf, p.Topic, p.Partition, next)
-	}
+	fn.commitAfter(bf, p, start, next)
 	return pc, err
 }
 
@@ -569,9 +579,28 @@ func (fn *readFn) reachedEnd(ctx context.Context, r Span) (bool, error) {
 	return ok && e.Err == nil && e.Offset >= r.End, nil
 }
 
-// commitAfter commits next as the group's offset for the partition once the
-// runner has durably processed the bundle.
-func (fn *readFn) commitAfter(bf beam.BundleFinalization, topic string, partition int32, next int64) {
+// commitAfter commits the group's offset for the partition once the runner
+// has durably processed the bundle: next, the offset after the last record
+// this bundle read, or, when it read none, the restriction's start if the
+// partition was read before (with checkpoint-only splits a resumed range
+// exists only once the bundle before it is durable). The latter repeats a
+// commit whose finalization was lost until one succeeds.
+func (fn *readFn) commitAfter(bf beam.BundleFinalization, p PartitionRange, start, next int64) {
+	if next < 0 {
+		if start <= p.Start {
+			return
+		}
+		next = start
+	}
+	key := fmt.Sprintf("%s/%d", p.Topic, p.Partition)
+	cs := fn.commits
+	cs.mu.Lock()
+	last, ok := cs.at[key]
+	cs.mu.Unlock()
+	if ok && last == next {
+		return
+	}
+	topic, partition := p.Topic, p.Partition
 	adm, group := fn.adm, fn.Group
 	bf.RegisterCallback(5*time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -585,6 +614,9 @@ func (fn *readFn) commitAfter(bf beam.BundleFinalization, topic string, partitio
 		if err != nil {
 			return fmt.Errorf("kafkaio: commit %s/%d at %d for group %q: %w", topic, partition, next, group, err)
 		}
+		cs.mu.Lock()
+		cs.at[key] = next
+		cs.mu.Unlock()
 		return nil
 	})
 }

@@ -17,13 +17,17 @@ type tracker struct {
 	topic     string
 	partition int32
 	t         *offsetrange.GrowableTracker
+	// checkpointOnly refuses every split but a checkpoint (fraction 0),
+	// so one partition never has two ranges in flight: what a consumer
+	// group's single committed offset per partition can describe.
+	checkpointOnly bool
 }
 
 var _ sdf.RTracker = (*tracker)(nil)
 
-func newTracker(r Span, est offsetrange.RangeEndEstimator) *tracker {
+func newTracker(r Span, est offsetrange.RangeEndEstimator, checkpointOnly bool) *tracker {
 	t, _ := offsetrange.NewGrowableTracker(offsetrange.Restriction{Start: r.Start, End: r.End}, est)
-	return &tracker{topic: r.Topic, partition: r.Partition, t: t}
+	return &tracker{topic: r.Topic, partition: r.Partition, t: t, checkpointOnly: checkpointOnly}
 }
 
 func (t *tracker) span(r offsetrange.Restriction) Span {
@@ -42,6 +46,9 @@ func (t *tracker) GetRestriction() any {
 }
 
 func (t *tracker) TrySplit(fraction float64) (primary, residual any, err error) {
+	if t.checkpointOnly && fraction > 0 {
+		return t.GetRestriction(), nil, nil
+	}
 	p, r, err := t.t.TrySplit(fraction)
 	if err != nil {
 		return nil, nil, err
