@@ -63,39 +63,21 @@ func values[T any](xs []*T) []any {
 // decisions at the end of the span, the engine's row-wise evaluation.
 func expectedActive(t *testing.T, d *synth.Dataset, end time.Time) []string {
 	t.Helper()
-	states := map[string]*spv.State{}
-	for _, f := range d.Facts {
-		k := spv.Key(f.Tenant, f.PatientID)
-		if states[k] == nil {
-			states[k] = &spv.State{}
-		}
-		if _, err := states[k].Apply(f); err != nil {
-			t.Fatal(err)
-		}
+	states, keys, err := spv.FoldAll(d.Facts)
+	if err != nil {
+		t.Fatal(err)
 	}
-	versions := map[string][]*schemas.Trial{}
-	events := map[string][]*schemas.RegulatoryEvent{}
-	for _, tr := range d.Trials {
-		versions[tr.ProtocolNo] = append(versions[tr.ProtocolNo], tr)
-	}
-	for _, e := range d.Regulatory {
-		events[e.ProtocolNo] = append(events[e.ProtocolNo], e)
-	}
-	var decs []opentrials.Decision
-	for p, vs := range versions {
-		dec, err := opentrials.At(p, vs, events[p], end)
-		if err != nil {
-			t.Fatal(err)
-		}
-		decs = append(decs, dec)
+	decs, err := opentrials.AllAt(d.Trials, d.Regulatory, end)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cat, err := catalog.Build(catalog.NewCache(), decs, end)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var profiles []match.Profile
-	for _, s := range states {
-		profiles = append(profiles, s.Profile)
+	profiles := make([]match.Profile, len(keys))
+	for i, k := range keys {
+		profiles[i] = states[k].Profile
 	}
 	set := map[string]bool{}
 	for _, m := range catalog.RowwiseMatches(cat, profiles) {

@@ -12,45 +12,22 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/spv"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
-	"github.com/trialflow/trialflow/schemas"
 )
 
 func decisions(t *testing.T, d *synth.Dataset, at time.Time) []opentrials.Decision {
 	t.Helper()
-	versions := map[string][]*schemas.Trial{}
-	events := map[string][]*schemas.RegulatoryEvent{}
-	for _, tr := range d.Trials {
-		versions[tr.ProtocolNo] = append(versions[tr.ProtocolNo], tr)
+	decs, err := opentrials.AllAt(d.Trials, d.Regulatory, at)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range d.Regulatory {
-		events[e.ProtocolNo] = append(events[e.ProtocolNo], e)
-	}
-	var out []opentrials.Decision
-	for p, vs := range versions {
-		dec, err := opentrials.At(p, vs, events[p], at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, dec)
-	}
-	return out
+	return decs
 }
 
 func profiles(t *testing.T, d *synth.Dataset) []match.Profile {
 	t.Helper()
-	states := map[string]*spv.State{}
-	var keys []string
-	for _, f := range d.Facts {
-		k := spv.Key(f.Tenant, f.PatientID)
-		s := states[k]
-		if s == nil {
-			s = &spv.State{}
-			states[k] = s
-			keys = append(keys, k)
-		}
-		if _, err := s.Apply(f); err != nil {
-			t.Fatal(err)
-		}
+	states, keys, err := spv.FoldAll(d.Facts)
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := make([]match.Profile, len(keys))
 	for i, k := range keys {

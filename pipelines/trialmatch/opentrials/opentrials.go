@@ -197,3 +197,30 @@ func deref(s *string, def string) string {
 	}
 	return *s
 }
+
+// AllAt groups versions and events by protocol and returns every
+// protocol's decision at t, sorted by protocol number.
+func AllAt(versions []*schemas.Trial, events []*schemas.RegulatoryEvent, t time.Time) ([]Decision, error) {
+	vs := map[string][]*schemas.Trial{}
+	es := map[string][]*schemas.RegulatoryEvent{}
+	for _, v := range versions {
+		vs[v.ProtocolNo] = append(vs[v.ProtocolNo], v)
+	}
+	for _, e := range events {
+		es[e.ProtocolNo] = append(es[e.ProtocolNo], e)
+	}
+	protocols := make([]string, 0, len(vs))
+	for p := range vs {
+		protocols = append(protocols, p)
+	}
+	sort.Strings(protocols)
+	out := make([]Decision, 0, len(protocols))
+	for _, p := range protocols {
+		d, err := At(p, vs[p], es[p], t)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

@@ -262,3 +262,23 @@ func Unmarshal(b []byte) (*State, error) {
 	}
 	return s, nil
 }
+
+// FoldAll folds facts (in the order given) into one state per patient and
+// returns the states with their keys in order of first appearance.
+func FoldAll(facts []*schemas.PatientFact) (map[string]*State, []string, error) {
+	states := map[string]*State{}
+	var keys []string
+	for _, f := range facts {
+		k := Key(f.Tenant, f.PatientID)
+		s := states[k]
+		if s == nil {
+			s = &State{}
+			states[k] = s
+			keys = append(keys, k)
+		}
+		if _, err := s.Apply(f); err != nil {
+			return nil, nil, err
+		}
+	}
+	return states, keys, nil
+}
