@@ -67,6 +67,14 @@
 // processing-time variant: a left row meets the newest version that has
 // arrived, immediately, without waiting for the watermark.
 //
+// # Running on Prism
+//
+// Prism v2.77.0 may split a slow bundle of a stateful stage so that rows of
+// one key are processed by two bundles at once, each on its own copy of the
+// key's state; the updates of one are lost (seen as missing pairs for a hot
+// key). Run pipelines with stateful joins on Prism with
+// --experiments=prism_disable_sdf_split (the tests do).
+//
 // # Watermark holds
 //
 // The joins set no explicit timer output timestamps (watermark holds):

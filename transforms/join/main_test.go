@@ -1,6 +1,7 @@
 package join
 
 import (
+	"flag"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,6 +18,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// See the package doc: Prism v2.77.0's bundle splitting can run one
+	// key in two bundles at once and lose state updates.
+	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
+		panic(err)
+	}
 	ptest.MainWithDefault(m, "prism")
 }
 
