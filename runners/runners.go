@@ -82,6 +82,9 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 	if err := Check(c.runner); err != nil {
 		return nil, err
 	}
+	if c.runner == "prism" {
+		DisablePrismSDFSplit()
+	}
 	if c.runner == "prism" && *jobopts.Endpoint == "" {
 		endpoint, ui, err := StartPrism(ctx, c.webUI)
 		if err != nil {
@@ -133,4 +136,27 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PrismSDFSplitExperiment turns off Prism's splitting of running bundles.
+// Prism v2.77.0 can split a bundle of a stateful stage so that one key's
+// elements run in two bundles at once, each with its own copy of the key's
+// state, and one copy's updates are lost (seen in transforms/join's tests).
+// Every trialflow pipeline has stateful stages, so Run sets it for Prism.
+const PrismSDFSplitExperiment = "prism_disable_sdf_split"
+
+// DisablePrismSDFSplit adds PrismSDFSplitExperiment to Beam's --experiments
+// flag unless it is there already. Tests that run pipelines on Prism
+// through ptest call it in TestMain.
+func DisablePrismSDFSplit() {
+	for _, e := range strings.Split(*jobopts.Experiments, ",") {
+		if strings.TrimSpace(e) == PrismSDFSplitExperiment {
+			return
+		}
+	}
+	if *jobopts.Experiments == "" {
+		*jobopts.Experiments = PrismSDFSplitExperiment
+	} else {
+		*jobopts.Experiments += "," + PrismSDFSplitExperiment
+	}
 }

@@ -18,10 +18,14 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/spv"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
+	"github.com/trialflow/trialflow/runners"
 	"github.com/trialflow/trialflow/schemas"
 )
 
-func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+func TestMain(m *testing.M) {
+	runners.DisablePrismSDFSplit()
+	ptest.MainWithDefault(m, "prism")
+}
 
 func init() {
 	register.Function3x0(keyByMatch)
