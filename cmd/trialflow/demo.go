@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -52,10 +53,14 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&o.Tick, "tick", 10*time.Minute, "event-time granularity of the match stage")
 	fs.IntVar(&o.Corrupt, "corrupt", 9, "undecodable facts to inject, to show dead letters")
 	fs.Uint64Var(&o.Seed, "seed", 42, "data set seed")
+	verbose := fs.Bool("verbose", false, "keep the runner's informational log lines")
 	fs.StringVar(&o.Out, "out", "out/demo", "directory for the Parquet history and the per-tenant digests (replaced on each run)")
 	fs.StringVar(&o.Reference, "reference", "", "folder of MatchMiner CTML trials to add (default: ../shared/reference/matchminer/ctims-integration-trials when present)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*verbose {
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	}
 	return runDemo(ctx, os.Stdout, o)
 }
@@ -104,12 +109,18 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		Facts:      uint32(ids[schemas.PatientFacts.ValueSubject()]),
 		Trials:     uint32(ids[schemas.Trials.ValueSubject()]),
 		Regulatory: uint32(ids[schemas.Regulatory.ValueSubject()]),
-	}, o.Corrupt, func(done, total int) { fmt.Fprintf(out, "\r    produced %d/%d records", done, total) })
+	}, o.Corrupt, func(done, total int) {
+		if f, ok := out.(*os.File); ok && isTerminal(f) {
+			fmt.Fprintf(out, "\r    produced %d/%d records", done, total)
+		}
+	})
 	cl.Close()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\r")
+	if f, ok := out.(*os.File); ok && isTerminal(f) {
+		fmt.Fprintf(out, "\r%60s\r", "")
+	}
 	step("produced %d facts (%.1f MB framed Avro), %d trials, %d regulatory events, %d corrupt facts in %v",
 		n.Facts, float64(n.FactBytes)/1e6, n.Trials, n.Regulatory, n.Corrupt, time.Since(start).Round(time.Millisecond))
 	if err := trialmatch.CreateTenantTopics(ctx, brokers, schemas.ApprovedPatients.Topic, d.Tenants, 1); err != nil {
@@ -271,12 +282,20 @@ func progress(ctx context.Context, out io.Writer, brokers []string) func() {
 		defer cl.Close()
 		adm := kadm.NewClient(cl)
 		start := time.Now()
-		tick := time.NewTicker(time.Second)
+		// On a terminal the line is rewritten every second; in a log, a new
+		// line every ten seconds.
+		every, lead, tail := time.Second, "\r", "   "
+		if f, ok := out.(*os.File); !ok || !isTerminal(f) {
+			every, lead, tail = 10*time.Second, "", "\n"
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
 			case <-ctx.Done():
-				fmt.Fprintf(out, "\r%80s\r", "")
+				if lead != "" {
+					fmt.Fprintf(out, "\r%80s\r", "")
+				}
 				return
 			case <-tick.C:
 				var matches, dead int64
@@ -289,12 +308,17 @@ func progress(ctx context.Context, out io.Writer, brokers []string) func() {
 						}
 					})
 				}
-				fmt.Fprintf(out, "\r    %5.0fs  approved_patients records: %d  dead letters: %d   ",
-					time.Since(start).Seconds(), matches, dead)
+				fmt.Fprintf(out, "%s    %5.0fs  approved_patients records: %d  dead letters: %d%s",
+					lead, time.Since(start).Seconds(), matches, dead, tail)
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // writeMatchTable prints, per trial, the matches active at the end for each
