@@ -53,6 +53,8 @@ type coding struct {
 
 type concept struct {
 	Coding []coding `json:"coding"`
+	// Text is only ever mapped to a fixed result vocabulary, never kept.
+	Text string `json:"text"`
 }
 
 type reference struct {

@@ -565,6 +565,9 @@ func resultOf(r *resource) string {
 				return s
 			}
 		}
+		if s := resultFromDisplay(v.Text); s != "" {
+			return s
+		}
 	}
 	for _, in := range r.Interpretation {
 		for _, c := range in.Coding {
