@@ -16,6 +16,7 @@ const (
 	kindFact
 	kindTrial
 	kindRegulatory
+	kindBatch // Data is a JSON []Event of facts for one shard and tick
 )
 
 // Event is one element of a stateful stage's keyed input: a fact, a trial
@@ -65,6 +66,19 @@ func (e Event) decision() (opentrials.Decision, error) {
 		return d, fmt.Errorf("trialmatch: decode decision event: %w", err)
 	}
 	return d, nil
+}
+
+// tickOf rounds ts (ms) up to the next multiple of tick (ms); tick <= 0
+// leaves it as it is.
+func tickOf(ts, tick int64) int64 {
+	if tick <= 0 {
+		return ts
+	}
+	q := ts / tick * tick
+	if q < ts {
+		q += tick
+	}
+	return q
 }
 
 // shardOf spreads patients over n shards.

@@ -2,6 +2,7 @@ package trialmatch
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -28,6 +29,7 @@ var (
 
 func init() {
 	register.DoFn4x1[context.Context, schemas.PatientFact, func(beam.EventTime, int, Event), func(deadletter.Record), error](&factEventsFn{})
+	register.Emitter1[deadletter.Record]()
 	register.DoFn3x1[context.Context, schemas.Trial, func(beam.EventTime, string, Event), error](&trialEventsFn{})
 	register.DoFn3x1[context.Context, schemas.RegulatoryEvent, func(beam.EventTime, string, Event), error](&regulatoryEventsFn{})
 	register.DoFn2x0[Event, func(beam.EventTime, int, Event)](&broadcastFn{})
@@ -80,7 +82,7 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	cfg = cfg.withDefaults()
 	s = s.Scope("trialmatch")
 
-	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards}, in.Facts)
+	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds()}, in.Facts)
 	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
 	regEvents := beam.ParDo(s.Scope("KeyRegulatory"), &regulatoryEventsFn{}, in.Regulatory)
 
@@ -98,9 +100,37 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	}
 }
 
-// factEventsFn validates a fact, stamps it with its event time and keys it
-// by its patient's shard.
-type factEventsFn struct{ Shards int }
+// factEventsFn validates a fact and keys it by its patient's shard. Facts
+// of one bundle are batched per shard and tick, so what crosses the shuffle
+// to the stateful stage is one element per (shard, tick), not one per fact
+// (Prism pays per element and per state call).
+type factEventsFn struct {
+	Shards     int
+	TickMillis int64
+
+	batch map[shardTick][]Event
+}
+
+type shardTick struct {
+	shard int
+	tick  int64
+}
+
+func (f *factEventsFn) StartBundle(_ context.Context, _ func(beam.EventTime, int, Event), _ func(deadletter.Record)) {
+	f.batch = map[shardTick][]Event{}
+}
+
+func (f *factEventsFn) FinishBundle(_ context.Context, emit func(beam.EventTime, int, Event), _ func(deadletter.Record)) error {
+	for k, evs := range f.batch {
+		b, err := json.Marshal(evs)
+		if err != nil {
+			return fmt.Errorf("trialmatch: encode fact batch: %w", err)
+		}
+		emit(beam.EventTime(k.tick), k.shard, Event{Kind: kindBatch, TS: k.tick, Data: b})
+	}
+	f.batch = nil
+	return nil
+}
 
 func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
 	stageFacts.In(ctx, 1)
@@ -115,7 +145,8 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 		return err
 	}
 	stageFacts.Out(ctx, 1)
-	emit(beam.EventTime(ev.TS), shardOf(fact.Tenant, fact.PatientID, f.Shards), ev)
+	k := shardTick{shardOf(fact.Tenant, fact.PatientID, f.Shards), tickOf(ev.TS, f.TickMillis)}
+	f.batch[k] = append(f.batch[k], ev)
 	return nil
 }
 

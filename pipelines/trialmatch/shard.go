@@ -86,26 +86,21 @@ func (f *shardFn) Setup() {
 	f.mem = memory.NewGoAllocator()
 }
 
-func (f *shardFn) tickOf(ts int64) int64 {
-	t := f.TickMillis
-	if t <= 0 {
-		return ts
-	}
-	q := ts / t * t
-	if q < ts {
-		q += t
-	}
-	return q
-}
-
 func (f *shardFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev Event,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) error {
-	tick := f.tickOf(ev.TS)
+	tick := tickOf(ev.TS, f.TickMillis)
+	add := []Event{ev}
+	if ev.Kind == kindBatch {
+		add = nil
+		if err := json.Unmarshal(ev.Data, &add); err != nil {
+			return fmt.Errorf("trialmatch: decode fact batch: %w", err)
+		}
+	}
 	pending, _, err := f.Pending.Get(sp, tick)
 	if err != nil {
 		return err
 	}
-	if err := f.Pending.Put(sp, tick, append(pending, ev)); err != nil {
+	if err := f.Pending.Put(sp, tick, append(pending, add...)); err != nil {
 		return err
 	}
 	if len(pending) == 0 {
