@@ -13,8 +13,9 @@
 //     (package opentrials) is recomputed and, when it changed, emitted as a
 //     changelog entry. CTML that does not parse is dead-lettered here, once.
 //  3. Broadcast join of the open-trial changelog with patient facts: facts
-//     are keyed by a shard of (tenant, patient); every changelog entry is
-//     sent to every shard. A stateful DoFn per shard buffers both sides by
+//     are keyed by a shard of (tenant, patient) and cross the shuffle
+//     batched per shard and tick; every changelog entry is sent to every
+//     shard. A stateful DoFn per shard buffers both sides by
 //     event-time tick (Config.Tick, default one minute) and, when the
 //     watermark passes a tick, applies them in event-time order:
 //     - single patient view: each fact is folded into its patient's profile
