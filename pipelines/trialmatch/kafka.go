@@ -3,6 +3,7 @@ package trialmatch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -141,22 +142,31 @@ func rejectDecoded(ctx context.Context, dead func(deadletter.Record), stage stri
 		deadletter.WithPayloadRef(fmt.Sprintf("kafka://%s/%d/%d", d.Topic, d.Partition, d.Offset), d.Value)))
 }
 
+// convert decodes d to T with fromNative and emits it at its event time, or
+// dead-letters it: the shared body of the three typed decoders below.
+func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.Decoded,
+	fromNative func(any) (*T, error), eventTime func(*T) time.Time,
+	emit func(beam.EventTime, T), dead func(deadletter.Record)) {
+	v, err := n.native(d)
+	if err != nil {
+		rejectDecoded(ctx, dead, stage, d, err)
+		return
+	}
+	x, err := fromNative(v)
+	if err != nil {
+		rejectDecoded(ctx, dead, stage, d, err)
+		return
+	}
+	emit(beam.EventTime(eventTime(x).UnixMilli()), *x)
+}
+
 type toFactFn struct{ nativeCodec }
 
 func (f *toFactFn) Setup() error { return f.setup(schemas.PatientFacts) }
 
 func (f *toFactFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.PatientFact), dead func(deadletter.Record)) error {
-	v, err := f.native(d)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
-		return nil
-	}
-	fact, err := schemas.PatientFactFromNative(v)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
-		return nil
-	}
-	emit(beam.EventTime(fact.EventTime.UnixMilli()), *fact)
+	convert(ctx, &f.nativeCodec, "trialmatch.Facts", d, schemas.PatientFactFromNative,
+		func(x *schemas.PatientFact) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
 
@@ -165,17 +175,8 @@ type toTrialFn struct{ nativeCodec }
 func (f *toTrialFn) Setup() error { return f.setup(schemas.Trials) }
 
 func (f *toTrialFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.Trial), dead func(deadletter.Record)) error {
-	v, err := f.native(d)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Trials", d, err)
-		return nil
-	}
-	t, err := schemas.TrialFromNative(v)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Trials", d, err)
-		return nil
-	}
-	emit(beam.EventTime(t.EventTime.UnixMilli()), *t)
+	convert(ctx, &f.nativeCodec, "trialmatch.Trials", d, schemas.TrialFromNative,
+		func(x *schemas.Trial) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
 
@@ -184,17 +185,8 @@ type toRegulatoryFn struct{ nativeCodec }
 func (f *toRegulatoryFn) Setup() error { return f.setup(schemas.Regulatory) }
 
 func (f *toRegulatoryFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.RegulatoryEvent), dead func(deadletter.Record)) error {
-	v, err := f.native(d)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Regulatory", d, err)
-		return nil
-	}
-	e, err := schemas.RegulatoryEventFromNative(v)
-	if err != nil {
-		rejectDecoded(ctx, dead, "trialmatch.Regulatory", d, err)
-		return nil
-	}
-	emit(beam.EventTime(e.EventTime.UnixMilli()), *e)
+	convert(ctx, &f.nativeCodec, "trialmatch.Regulatory", d, schemas.RegulatoryEventFromNative,
+		func(x *schemas.RegulatoryEvent) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
 
