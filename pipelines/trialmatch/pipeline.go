@@ -75,6 +75,9 @@ type Outputs struct {
 	Decisions beam.PCollection
 	// DeadLetters holds every rejected input (deadletter.Record).
 	DeadLetters beam.PCollection
+	// Folded counts the facts folded into patient views (int64 partial
+	// counts): facts in = sum(Folded) + fact dead letters.
+	Folded beam.PCollection
 }
 
 // Build adds the trial-matching stages to s.
@@ -91,12 +94,13 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 
 	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
 	shardIn := beam.Flatten(s, factEvents, broadcast)
-	matches, matchDead := beam.ParDo2(s.Scope("PatientViewMatchDecide"), newShardFn(cfg.Tick), shardIn)
+	matches, matchDead, folded := beam.ParDo3(s.Scope("PatientViewMatchDecide"), newShardFn(cfg.Tick), shardIn)
 
 	return Outputs{
 		Matches:     matches,
 		Decisions:   decisions,
 		DeadLetters: beam.Flatten(s, factDead, tableDead, matchDead),
+		Folded:      folded,
 	}
 }
 

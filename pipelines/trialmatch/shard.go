@@ -27,7 +27,8 @@ import (
 )
 
 func init() {
-	register.DoFn7x1[context.Context, state.Provider, timers.Provider, int, Event, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), error](&shardFn{})
+	register.DoFn8x1[context.Context, state.Provider, timers.Provider, int, Event, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), func(int64), error](&shardFn{})
+	register.Emitter1[int64]()
 	register.Emitter2[beam.EventTime, schemas.ApprovedPatient]()
 	register.Emitter1[deadletter.Record]()
 	beam.RegisterType(reflectTypeOf[schemas.ApprovedPatient]())
@@ -87,7 +88,7 @@ func (f *shardFn) Setup() {
 }
 
 func (f *shardFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev Event,
-	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) error {
+	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) error {
 	tick := tickOf(ev.TS, f.TickMillis)
 	add := []Event{ev}
 	if ev.Kind == kindBatch {
@@ -172,7 +173,7 @@ func (f *shardFn) catalogFor(table map[string]opentrials.Decision, today time.Ti
 }
 
 func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, tc timers.Context,
-	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) (err error) {
+	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) (err error) {
 	// The cache is mutated before state is written: on failure, forget it so
 	// a retry reloads from state.
 	defer func() {
@@ -210,6 +211,12 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	}
 	tableChanged := false
 	dirty := map[string]bool{}
+	var nFolded int64
+	defer func() {
+		if err == nil && nFolded > 0 {
+			folded(nFolded)
+		}
+	}()
 	for _, ev := range events {
 		switch ev.Kind {
 		case kindDecision:
@@ -240,6 +247,7 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 				continue
 			}
 			stageView.Out(ctx, 1)
+			nFolded++
 			if ev.TS > p.LastFact {
 				p.LastFact = ev.TS
 			}
