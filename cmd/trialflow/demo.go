@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -229,20 +230,13 @@ func referenceTrials(folder string, d *synth.Dataset, c synth.Config) (int, stri
 }
 
 func protocolOf(ctml []byte) string {
-	i := strings.Index(string(ctml), `"protocol_no"`)
-	if i < 0 {
+	var doc struct {
+		ProtocolNo string `json:"protocol_no"`
+	}
+	if json.Unmarshal(ctml, &doc) != nil {
 		return ""
 	}
-	rest := string(ctml[i+len(`"protocol_no"`):])
-	q1 := strings.Index(rest, `"`)
-	if q1 < 0 {
-		return ""
-	}
-	q2 := strings.Index(rest[q1+1:], `"`)
-	if q2 < 0 {
-		return ""
-	}
-	return rest[q1+1 : q1+1+q2]
+	return doc.ProtocolNo
 }
 
 // findShared looks for ../shared/<rel> beside the repository (as CI and the

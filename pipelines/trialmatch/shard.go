@@ -67,6 +67,24 @@ type shardCache struct {
 	version  int64
 	patients map[string]*patient
 	table    map[string]opentrials.Decision
+	// tableKey fingerprints table; recomputed only when the table changes,
+	// not on every tick.
+	tableKey string
+}
+
+// fingerprint sets tableKey from table.
+func (c *shardCache) fingerprint() {
+	protocols := make([]string, 0, len(c.table))
+	for p := range c.table {
+		protocols = append(protocols, p)
+	}
+	sort.Strings(protocols)
+	h := sha256.New()
+	for _, p := range protocols {
+		b, _ := json.Marshal(c.table[p])
+		h.Write(b)
+	}
+	c.tableKey = fmt.Sprintf("%x", h.Sum(nil)[:8])
 }
 
 func newShardFn(tick time.Duration) *shardFn {
@@ -126,6 +144,7 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	if err := readJSON(sp, &f.Table, &c.table); err != nil {
 		return nil, fmt.Errorf("trialmatch: read open-trial table: %w", err)
 	}
+	c.fingerprint()
 	keys, _, err := f.Patients.Keys(sp)
 	if err != nil {
 		return nil, err
@@ -147,29 +166,26 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	return c, nil
 }
 
-func (f *shardFn) catalogFor(table map[string]opentrials.Decision, today time.Time) (*catalog.Catalog, error) {
-	decs := make([]opentrials.Decision, 0, len(table))
-	for _, d := range table {
-		decs = append(decs, d)
-	}
-	sort.Slice(decs, func(i, j int) bool { return decs[i].ProtocolNo < decs[j].ProtocolNo })
-	b, _ := json.Marshal(decs)
-	sum := sha256.Sum256(b)
-	key := fmt.Sprintf("%x/%s", sum[:8], today.Format(time.DateOnly))
+func (f *shardFn) catalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
+	key := c.tableKey + "/" + today.Format(time.DateOnly)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if c, ok := f.cats[key]; ok {
-		return c, nil
+	if cat, ok := f.cats[key]; ok {
+		return cat, nil
 	}
-	c, err := catalog.Build(f.parse, decs, today)
+	decs := make([]opentrials.Decision, 0, len(c.table))
+	for _, d := range c.table {
+		decs = append(decs, d)
+	}
+	cat, err := catalog.Build(f.parse, decs, today)
 	if err != nil {
 		return nil, err
 	}
 	if len(f.cats) > 64 {
 		clear(f.cats)
 	}
-	f.cats[key] = c
-	return c, nil
+	f.cats[key] = cat
+	return cat, nil
 }
 
 func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, tc timers.Context,
@@ -262,7 +278,10 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 		return nil
 	}
 	now := msTime(tick)
-	cat, err := f.catalogFor(c.table, now)
+	if tableChanged {
+		c.fingerprint()
+	}
+	cat, err := f.catalogFor(c, now)
 	if err != nil {
 		return err
 	}

@@ -81,9 +81,8 @@ func TestVerdictsAgreeWithRowwise(t *testing.T) {
 		t.Fatal("no patient matched any synthetic trial")
 	}
 	// Independent check: the engine's row-wise path over Go structs.
-	eng := rowwiseEngine(t, decs, end)
 	want := map[string]bool{}
-	for _, m := range eng.Rowwise(ps) {
+	for _, m := range catalog.RowwiseMatches(cat, ps) {
 		if m.Level == match.LevelStep {
 			continue
 		}
@@ -99,15 +98,6 @@ func TestVerdictsAgreeWithRowwise(t *testing.T) {
 			t.Errorf("vectorised matched %s, rowwise did not", k)
 		}
 	}
-}
-
-func rowwiseEngine(t *testing.T, decs []opentrials.Decision, today time.Time) *match.Engine {
-	t.Helper()
-	cat, err := catalog.Build(catalog.NewCache(), decs, today)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return catalog.Engine(cat)
 }
 
 func TestRejectedCTML(t *testing.T) {
