@@ -89,7 +89,11 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	trials, tDead2 := beam.ParDo2(s, &toTrialFn{}, tRecs)
 	regs, rDead2 := beam.ParDo2(s, &toRegulatoryFn{}, rRecs)
 
-	out := Build(s, Inputs{Facts: facts, Trials: trials, Regulatory: regs}, kc.Pipeline)
+	cfg := kc.Pipeline
+	if cfg.Execution == Auto && !kc.Unbounded {
+		cfg.Execution = Batch
+	}
+	out := Build(s, Inputs{Facts: facts, Trials: trials, Regulatory: regs}, cfg)
 	out.DeadLetters = beam.Flatten(s, out.DeadLetters, fDead, tDead, rDead, fDead2, tDead2, rDead2)
 
 	ws := s.Scope("WriteApproved")

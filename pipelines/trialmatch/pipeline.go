@@ -49,6 +49,43 @@ type Config struct {
 	// Tick is the event-time granularity at which the match stage applies
 	// facts and trial changes in order (default one minute).
 	Tick time.Duration
+	// Execution chooses how the stateful stages run; see Execution.
+	Execution Execution
+}
+
+// Execution is how the pipeline's stateful stages run on the runner. Both
+// give the same records; they differ in what the runner is asked to do.
+type Execution int
+
+const (
+	// Auto is Streaming for Build, and Batch for FromKafka when it reads
+	// bounded.
+	Auto Execution = iota
+	// Streaming keeps patients, the open-trial table and pending events in
+	// keyed state and orders them with event-time timers. It works on
+	// bounded and unbounded input, on runners with state and timers (Prism,
+	// Flink, Dataflow).
+	Streaming
+	// Batch is for bounded input only, the way Flink's BATCH runtime mode
+	// replaces state and timers by grouping and sorting: the open-trial table
+	// is computed per protocol from a GroupByKey, and each patient shard gets
+	// all its facts in one group plus the open-trial changelog as a side
+	// input, replayed tick by tick in memory. It needs no state or timers,
+	// so it also runs on the direct runner, and it is much faster on Prism.
+	Batch
+)
+
+// String names the execution.
+func (e Execution) String() string {
+	switch e {
+	case Auto:
+		return "auto"
+	case Streaming:
+		return "streaming"
+	case Batch:
+		return "batch"
+	}
+	return fmt.Sprintf("Execution(%d)", int(e))
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +121,9 @@ type Outputs struct {
 func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	cfg = cfg.withDefaults()
 	s = s.Scope("trialmatch")
+	if cfg.Execution == Batch {
+		return buildBatch(s, in, cfg)
+	}
 
 	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds()}, in.Facts)
 	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
@@ -111,6 +151,9 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 type factEventsFn struct {
 	Shards     int
 	TickMillis int64
+	// PerShard batches per shard only (batch execution sorts by tick
+	// itself).
+	PerShard bool
 
 	batch map[shardTick][]Event
 }
@@ -149,7 +192,10 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 		return err
 	}
 	stageFacts.Out(ctx, 1)
-	k := shardTick{shardOf(fact.Tenant, fact.PatientID, f.Shards), tickOf(ev.TS, f.TickMillis)}
+	k := shardTick{shard: shardOf(fact.Tenant, fact.PatientID, f.Shards)}
+	if !f.PerShard {
+		k.tick = tickOf(ev.TS, f.TickMillis)
+	}
 	f.batch[k] = append(f.batch[k], ev)
 	return nil
 }
@@ -192,5 +238,5 @@ func (f *broadcastFn) ProcessElement(ev Event, emit func(beam.EventTime, int, Ev
 // String describes the configuration, for logs.
 func (c Config) String() string {
 	c = c.withDefaults()
-	return fmt.Sprintf("shards=%d tick=%s", c.Shards, c.Tick)
+	return fmt.Sprintf("shards=%d tick=%s execution=%s", c.Shards, c.Tick, c.Execution)
 }

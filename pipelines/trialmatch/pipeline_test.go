@@ -1,6 +1,8 @@
 package trialmatch_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"testing"
@@ -8,9 +10,11 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/filter"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
@@ -31,6 +35,7 @@ func init() {
 	register.Function3x0(keyByMatch)
 	register.Function3x0(latestActive)
 	register.Function1x1(tenantOf)
+	register.Function2x1(recordKey)
 }
 
 // keyByMatch keys a record by tenant/patient/protocol with its decision
@@ -96,6 +101,12 @@ func expectedActive(t *testing.T, d *synth.Dataset, end time.Time) []string {
 }
 
 func TestPipelineEndToEnd(t *testing.T) {
+	for _, e := range []trialmatch.Execution{trialmatch.Streaming, trialmatch.Batch} {
+		t.Run(e.String(), func(t *testing.T) { testEndToEnd(t, e) })
+	}
+}
+
+func testEndToEnd(t *testing.T, e trialmatch.Execution) {
 	c := synth.DefaultConfig()
 	c.Patients, c.Trials, c.Span = 400, 10, 12*time.Hour
 	d := synth.Generate(c)
@@ -110,7 +121,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 		Facts:      beam.Create(s, values(d.Facts)...),
 		Trials:     beam.Create(s, values(d.Trials)...),
 		Regulatory: beam.Create(s, values(d.Regulatory)...),
-	}, trialmatch.Config{Shards: 4, Tick: 10 * time.Minute})
+	}, trialmatch.Config{Shards: 4, Tick: 10 * time.Minute, Execution: e})
 
 	keyed := beam.ParDo(s, keyByMatch, out.Matches)
 	active := beam.ParDo(s, latestActive, beam.GroupByKey(s, keyed))
@@ -122,4 +133,56 @@ func TestPipelineEndToEnd(t *testing.T) {
 	start := time.Now()
 	ptest.RunAndValidate(t, p)
 	t.Logf("%d facts, %d trials: %d active matches expected; pipeline took %v", len(d.Facts), len(d.Trials), len(want), time.Since(start))
+}
+
+// recordKey renders every field of a record that does not depend on the
+// wall clock, with its event time.
+func recordKey(ts beam.EventTime, r schemas.ApprovedPatient) string {
+	r.MatchTime = time.Time{}
+	b, _ := json.Marshal(r)
+	return fmt.Sprintf("%d %s", int64(ts), b)
+}
+
+// Batch and streaming execution publish the same records at the same event
+// times, retractions included.
+func TestBatchEqualsStreaming(t *testing.T) {
+	c := synth.DefaultConfig()
+	c.Patients, c.Trials, c.Span = 600, 12, 24*time.Hour
+	d := synth.Generate(c)
+
+	p, s := beam.NewPipelineWithRoot()
+	in := trialmatch.Inputs{
+		Facts:      beam.Create(s, values(d.Facts)...),
+		Trials:     beam.Create(s, values(d.Trials)...),
+		Regulatory: beam.Create(s, values(d.Regulatory)...),
+	}
+	streaming := trialmatch.Build(s.Scope("streaming"), in, trialmatch.Config{Shards: 4, Tick: 5 * time.Minute, Execution: trialmatch.Streaming})
+	batch := trialmatch.Build(s.Scope("batch"), in, trialmatch.Config{Shards: 3, Tick: 5 * time.Minute, Execution: trialmatch.Batch})
+	want := beam.ParDo(s, recordKey, streaming.Matches)
+	passert.Equals(s, beam.ParDo(s, recordKey, batch.Matches), want)
+	passert.NonEmpty(s, want)
+	passert.Equals(s, stats.Sum(s, batch.Folded), int64(len(d.Facts)))
+	ptest.RunAndValidate(t, p)
+}
+
+// Batch execution needs neither state nor timers, so it runs on the direct
+// runner too.
+func TestBatchOnDirect(t *testing.T) {
+	c := synth.DefaultConfig()
+	c.Patients, c.Trials, c.Span = 200, 8, 12*time.Hour
+	d := synth.Generate(c)
+	end := c.Start.Add(c.Span)
+	want := expectedActive(t, d, end)
+
+	p, s := beam.NewPipelineWithRoot()
+	out := trialmatch.Build(s, trialmatch.Inputs{
+		Facts:      beam.Create(s, values(d.Facts)...),
+		Trials:     beam.Create(s, values(d.Trials)...),
+		Regulatory: beam.Create(s, values(d.Regulatory)...),
+	}, trialmatch.Config{Shards: 2, Tick: 10 * time.Minute, Execution: trialmatch.Batch})
+	keyed := beam.ParDo(s, keyByMatch, out.Matches)
+	passert.Equals(s, beam.ParDo(s, latestActive, beam.GroupByKey(s, keyed)), beam.CreateList(s, want))
+	if _, err := direct.Execute(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -121,6 +121,12 @@ func (b *factBuilder) marker(tenant, patient string, hours float64, name, result
 // approval that re-matches stored profiles, tenant isolation and dead
 // letters, with every record checked.
 func TestPipelineScenarios(t *testing.T) {
+	for _, e := range []trialmatch.Execution{trialmatch.Streaming, trialmatch.Batch} {
+		t.Run(e.String(), func(t *testing.T) { testScenarios(t, e) })
+	}
+}
+
+func testScenarios(t *testing.T, e trialmatch.Execution) {
 	trials := []schemas.Trial{
 		{ProtocolNo: "T1", Version: 1, EventTime: at(0), Status: "OPEN", CTMLFormat: "JSON", CTML: ctml("T1",
 			arm("ARM A", clin("age_numerical", ">=18", "oncotree_primary_diagnosis", "Lung"),
@@ -164,7 +170,7 @@ func TestPipelineScenarios(t *testing.T) {
 		Facts:      beam.CreateList(s, b.facts),
 		Trials:     beam.CreateList(s, trials),
 		Regulatory: beam.CreateList(s, reg),
-	}, trialmatch.Config{Shards: 3, Tick: time.Minute})
+	}, trialmatch.Config{Shards: 3, Tick: time.Minute, Execution: e})
 
 	passert.Equals(s, beam.ParDo(s, describe, out.Matches),
 		"A p1 T1 NEW ARM A",

@@ -58,9 +58,21 @@ type shardFn struct {
 
 	mu    sync.Mutex
 	cache map[int]*shardCache // per shard key, validated by Version
+	eng   *engine
+}
+
+// engine is the pure core of the match stage, shared by the stateful
+// (streaming) and the grouped (batch) stages: it applies one tick's events
+// to a shard's patients and table and publishes what changed.
+type engine struct {
+	mu    sync.Mutex
 	cats  map[string]*catalog.Catalog
 	parse *catalog.Cache
 	mem   memory.Allocator
+}
+
+func newEngine() *engine {
+	return &engine{cats: map[string]*catalog.Catalog{}, parse: catalog.NewCache(), mem: memory.NewGoAllocator()}
 }
 
 type shardCache struct {
@@ -100,9 +112,13 @@ func newShardFn(tick time.Duration) *shardFn {
 
 func (f *shardFn) Setup() {
 	f.cache = map[int]*shardCache{}
-	f.cats = map[string]*catalog.Catalog{}
-	f.parse = catalog.NewCache()
-	f.mem = memory.NewGoAllocator()
+	f.eng = newEngine()
+}
+
+func newShardCache() *shardCache {
+	c := &shardCache{patients: map[string]*patient{}, table: map[string]opentrials.Decision{}}
+	c.fingerprint()
+	return c
 }
 
 func (f *shardFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev Event,
@@ -166,25 +182,25 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	return c, nil
 }
 
-func (f *shardFn) catalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
+func (e *engine) catalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
 	key := c.tableKey + "/" + today.Format(time.DateOnly)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if cat, ok := f.cats[key]; ok {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cat, ok := e.cats[key]; ok {
 		return cat, nil
 	}
 	decs := make([]opentrials.Decision, 0, len(c.table))
 	for _, d := range c.table {
 		decs = append(decs, d)
 	}
-	cat, err := catalog.Build(f.parse, decs, today)
+	cat, err := catalog.Build(e.parse, decs, today)
 	if err != nil {
 		return nil, err
 	}
-	if len(f.cats) > 64 {
-		clear(f.cats)
+	if len(e.cats) > 64 {
+		clear(e.cats)
 	}
-	f.cats[key] = cat
+	e.cats[key] = cat
 	return cat, nil
 }
 
@@ -213,6 +229,46 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	if len(events) == 0 {
 		return nil
 	}
+	c, err := f.load(sp, shard)
+	if err != nil {
+		return err
+	}
+	dirty, tableChanged, nFolded, err := f.eng.step(ctx, c, tick, events, emit, dead)
+	if err != nil {
+		return err
+	}
+	if nFolded > 0 {
+		folded(nFolded)
+	}
+	if !tableChanged && len(dirty) == 0 {
+		return nil
+	}
+	// Persist what changed, then bump the version the cache is checked by.
+	for k := range dirty {
+		b, err := json.Marshal(c.patients[k])
+		if err != nil {
+			return fmt.Errorf("trialmatch: encode patient state: %w", err)
+		}
+		if err := f.Patients.Put(sp, k, b); err != nil {
+			return err
+		}
+	}
+	if tableChanged {
+		if err := writeJSON(sp, &f.Table, c.table); err != nil {
+			return err
+		}
+	}
+	c.version++
+	return f.Version.Write(sp, c.version)
+}
+
+// step applies one tick's events to c in event-time order (decisions first
+// at equal times, so a trial opening at t is open for a fact at t), matches
+// the patients that changed (all of them when the table changed) and emits
+// the NEW/RETRACTED records. It returns the patients whose state changed,
+// whether the table changed, and how many facts were folded in.
+func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []Event,
+	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
 	// Decisions first at equal times: a trial opening at t is open for a
 	// fact at t.
 	sort.SliceStable(events, func(i, j int) bool {
@@ -221,31 +277,20 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 		}
 		return events[i].Kind < events[j].Kind
 	})
-	c, err := f.load(sp, shard)
-	if err != nil {
-		return err
-	}
-	tableChanged := false
-	dirty := map[string]bool{}
-	var nFolded int64
-	defer func() {
-		if err == nil && nFolded > 0 {
-			folded(nFolded)
-		}
-	}()
+	dirty = map[string]bool{}
 	for _, ev := range events {
 		switch ev.Kind {
 		case kindDecision:
 			d, err := ev.decision()
 			if err != nil {
-				return err
+				return nil, false, 0, err
 			}
 			c.table[d.ProtocolNo] = d
 			tableChanged = true
 		case kindFact:
 			fact, err := ev.fact()
 			if err != nil {
-				return err
+				return nil, false, 0, err
 			}
 			k := spv.Key(fact.Tenant, fact.PatientID)
 			p := c.patients[k]
@@ -271,19 +316,19 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 				dirty[k] = true
 			}
 		default:
-			return fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
+			return nil, false, 0, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
 		}
 	}
 	if !tableChanged && len(dirty) == 0 {
-		return nil
+		return dirty, false, nFolded, nil
 	}
 	now := msTime(tick)
 	if tableChanged {
 		c.fingerprint()
 	}
-	cat, err := f.catalogFor(c, now)
+	cat, err := e.catalogFor(c, now)
 	if err != nil {
-		return err
+		return nil, false, 0, err
 	}
 	var keys []string
 	if tableChanged {
@@ -306,9 +351,9 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 			at[i] = msTime(p.LastFact)
 		}
 	}
-	verdicts, err := cat.Verdicts(f.mem, profiles, at)
+	verdicts, err := cat.Verdicts(e.mem, profiles, at)
 	if err != nil {
-		return err
+		return nil, false, 0, err
 	}
 	stageMatch.In(ctx, int64(len(profiles)))
 	stageMatch.Out(ctx, int64(len(verdicts)))
@@ -331,21 +376,5 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 			dirty[k] = true
 		}
 	}
-	// Persist what changed, then bump the version the cache is checked by.
-	for k := range dirty {
-		b, err := json.Marshal(c.patients[k])
-		if err != nil {
-			return fmt.Errorf("trialmatch: encode patient state: %w", err)
-		}
-		if err := f.Patients.Put(sp, k, b); err != nil {
-			return err
-		}
-	}
-	if tableChanged {
-		if err := writeJSON(sp, &f.Table, c.table); err != nil {
-			return err
-		}
-	}
-	c.version++
-	return f.Version.Write(sp, c.version)
+	return dirty, tableChanged, nFolded, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
@@ -73,10 +72,9 @@ func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		if err != nil {
 			return err
 		}
-		if _, err := criteria.Parse([]byte(t.CTML), criteria.WithSource(fmt.Sprintf("trials/%s@v%d", t.ProtocolNo, t.Version))); err != nil {
+		if err := validTrial(t); err != nil {
 			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials",
-				deadletter.Errorf(deadletter.InvalidRecord, "trial %s version %d: %w", t.ProtocolNo, t.Version, err)))
+			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
 			return nil
 		}
 		var vs []*schemas.Trial
@@ -93,10 +91,9 @@ func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp time
 		if err != nil {
 			return err
 		}
-		if _, err := opentrials.At(protocol, nil, []*schemas.RegulatoryEvent{e}, e.ValidFrom); err != nil {
+		if err := validRegulatory(protocol, e); err != nil {
 			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials",
-				deadletter.Errorf(deadletter.InvalidRecord, "regulatory event %s: %w", e.EventID, err)))
+			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
 			return nil
 		}
 		var es []*schemas.RegulatoryEvent
