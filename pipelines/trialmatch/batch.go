@@ -46,6 +46,7 @@ func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
 		Decisions:   decisions,
 		DeadLetters: beam.Flatten(s, factDead, tableDead, matchDead),
 		Folded:      folded,
+		Execution:   Batch,
 	}
 }
 

@@ -115,6 +115,11 @@ type Outputs struct {
 	// Folded counts the facts folded into patient views (int64 partial
 	// counts): facts in = sum(Folded) + fact dead letters.
 	Folded beam.PCollection
+	// Execution is how the outputs were produced (Streaming or Batch).
+	// After Batch, outputs come out of global-window groups, so downstream
+	// event-time windows would see them as late: group them by time
+	// instead, as Sinks does.
+	Execution Execution
 }
 
 // Build adds the trial-matching stages to s.
@@ -124,6 +129,7 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	if cfg.Execution == Batch {
 		return buildBatch(s, in, cfg)
 	}
+	cfg.Execution = Streaming
 
 	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds()}, in.Facts)
 	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
@@ -141,6 +147,7 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 		Decisions:   decisions,
 		DeadLetters: beam.Flatten(s, factDead, tableDead, matchDead),
 		Folded:      folded,
+		Execution:   cfg.Execution,
 	}
 }
 

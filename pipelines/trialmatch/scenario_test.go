@@ -196,6 +196,12 @@ func testScenarios(t *testing.T, e trialmatch.Execution) {
 // The file sinks: Parquet history per tenant and date, and digests per
 // tenant and window.
 func TestSinks(t *testing.T) {
+	for _, e := range []trialmatch.Execution{trialmatch.Streaming, trialmatch.Batch} {
+		t.Run(e.String(), func(t *testing.T) { testSinks(t, e) })
+	}
+}
+
+func testSinks(t *testing.T, e trialmatch.Execution) {
 	b := &factBuilder{}
 	b.patient("A", "p1", 2, "Lung Adenocarcinoma")
 	b.variant("A", "p1", 2.5, "EGFR", "p.L858R")
@@ -210,7 +216,7 @@ func TestSinks(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	out := trialmatch.Build(s, trialmatch.Inputs{
 		Facts: beam.CreateList(s, b.facts), Trials: beam.CreateList(s, trials), Regulatory: beam.CreateList(s, reg),
-	}, trialmatch.Config{Shards: 2})
+	}, trialmatch.Config{Shards: 2, Execution: e})
 	trialmatch.Sinks(s, out, trialmatch.SinkConfig{HistoryDir: filepath.Join(dir, "history"), DigestDir: filepath.Join(dir, "digests")})
 	ptest.RunAndValidate(t, p)
 

@@ -44,7 +44,12 @@ func Sinks(s beam.Scope, out Outputs, cfg SinkConfig) beam.PCollection {
 	if cfg.HistoryDir != "" {
 		history.Write(s, cfg.HistoryDir, out.Matches)
 	}
-	digests := digest.Tumbling(s, out.Matches, digest.Window(cfg.DigestWindow))
+	var digests beam.PCollection
+	if out.Execution == Batch {
+		digests = digest.Grouped(s, out.Matches, digest.Window(cfg.DigestWindow))
+	} else {
+		digests = digest.Tumbling(s, out.Matches, digest.Window(cfg.DigestWindow))
+	}
 	if cfg.DigestDir != "" {
 		beam.ParDo0(s, &writeDigestFn{Dir: cfg.DigestDir}, digests)
 	}

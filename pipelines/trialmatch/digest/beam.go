@@ -3,6 +3,8 @@ package digest
 import (
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -115,4 +117,59 @@ func toDigest(w typex.Window, tenant string, c Counts, emit func(Digest)) {
 	}
 	d := c.Digest(tenant, iw.Start.ToTime(), iw.End.ToTime())
 	emit(d)
+}
+
+func init() {
+	register.DoFn1x2[schemas.ApprovedPatient, string, schemas.ApprovedPatient](&byTenantAndWindowFn{})
+	register.DoFn3x0[string, Counts, func(beam.EventTime, Digest)](&groupedDigestFn{})
+	register.Emitter2[beam.EventTime, Digest]()
+}
+
+// Grouped computes the same digests as Tumbling for bounded input without
+// event-time windows: records are keyed by tenant and by the start of the
+// tumbling window holding their event time (the EventTime field), combined
+// in the global window, and each digest is emitted at its window's last
+// millisecond. Use it after stages that group bounded input in the global
+// window (the trialmatch pipeline's batch execution), whose outputs the
+// runner would consider late for event-time windows.
+func Grouped(s beam.Scope, matches beam.PCollection, opts ...Option) beam.PCollection {
+	c := config{size: DefaultWindow}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.size < time.Millisecond || c.size%time.Millisecond != 0 {
+		panic(fmt.Sprintf("digest: window size %v is not a positive whole number of milliseconds", c.size))
+	}
+	s = s.Scope("digest.Grouped")
+	size := c.size.Milliseconds()
+	keyed := beam.ParDo(s, &byTenantAndWindowFn{Size: size}, beam.WindowInto(s, window.NewGlobalWindows(), matches))
+	counts := beam.CombinePerKey(s, &countFn{}, keyed)
+	return beam.ParDo(s, &groupedDigestFn{Size: size}, counts)
+}
+
+// windowKey is the key of Grouped: tenant and window start (Unix ms).
+func windowKey(tenant string, start int64) string { return tenant + "\x00" + strconv.FormatInt(start, 10) }
+
+// byTenantAndWindowFn keys a record by tenant and window (Size ms).
+type byTenantAndWindowFn struct{ Size int64 }
+
+func (f *byTenantAndWindowFn) ProcessElement(a schemas.ApprovedPatient) (string, schemas.ApprovedPatient) {
+	return windowKey(a.Tenant, windowStart(a.EventTime, time.Duration(f.Size)*time.Millisecond)), a
+}
+
+// groupedDigestFn turns a tenant's window counts into its Digest.
+type groupedDigestFn struct{ Size int64 }
+
+func (f *groupedDigestFn) ProcessElement(key string, c Counts, emit func(beam.EventTime, Digest)) {
+	size := f.Size
+	if c.Empty() {
+		return
+	}
+	i := strings.LastIndexByte(key, 0)
+	start, err := strconv.ParseInt(key[i+1:], 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("digest: grouped key %q: %v", key, err))
+	}
+	end := start + size
+	emit(beam.EventTime(end-1), c.Digest(key[:i], time.UnixMilli(start), time.UnixMilli(end)))
 }

@@ -184,3 +184,22 @@ func TestBadOptionsPanic(t *testing.T) {
 		}()
 	}
 }
+
+// TestGrouped gives the digests of Of for bounded input whatever the
+// element timestamps (here the minimum, as after a global-window group), on
+// Prism and on the direct runner.
+func TestGrouped(t *testing.T) {
+	for _, size := range []time.Duration{time.Hour, 15 * time.Minute} {
+		p, s := beam.NewPipelineWithRoot()
+		digests := Grouped(s, beam.CreateList(s, records), Window(size))
+		passert.Equals(s, beam.ParDo(s, format, digests), formatAll(Of(records, size))...)
+		if err := ptest.Run(p); err != nil {
+			t.Fatalf("window %v: %v", size, err)
+		}
+		if size == time.Hour {
+			if _, err := direct.Execute(context.Background(), p); err != nil {
+				t.Fatalf("direct: %v", err)
+			}
+		}
+	}
+}
