@@ -43,6 +43,8 @@ type demoOptions struct {
 	Seed                              uint64
 	Reference                         string // folder of MatchMiner CTML trials ("" finds ../shared)
 	Out                               string // where history and digests are written
+	Execution                         trialmatch.Execution
+	CPUProfile                        string // file for a CPU profile of the pipeline run
 }
 
 func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
@@ -54,6 +56,8 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&o.Tick, "tick", 10*time.Minute, "event-time granularity of the match stage")
 	fs.IntVar(&o.Corrupt, "corrupt", 9, "undecodable facts to inject, to show dead letters")
 	fs.Uint64Var(&o.Seed, "seed", 42, "data set seed")
+	fs.Var(&o.Execution, "execution", "how stateful stages run: auto (batch, the input being bounded), streaming (state and timers) or batch")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline run (in-process Prism and workers) to this file")
 	verbose := fs.Bool("verbose", false, "keep the runner's informational log lines")
 	fs.StringVar(&o.Out, "out", "out/demo", "directory for the Parquet history and the per-tenant digests (replaced on each run)")
 	fs.StringVar(&o.Reference, "reference", "", "folder of MatchMiner CTML trials to add (default: ../shared/reference/matchminer/ctims-integration-trials when present)")
@@ -137,14 +141,23 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	historyDir, digestDir := filepath.Join(o.Out, "history"), filepath.Join(o.Out, "digests")
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: brokers, RegistryURL: stack.RegistryURL(), PerTenantTopics: true,
-		Pipeline: trialmatch.Config{Shards: o.Shards, Tick: o.Tick},
+		Pipeline: trialmatch.Config{Shards: o.Shards, Tick: o.Tick, Execution: o.Execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: historyDir, DigestDir: digestDir})
-	step("running the trialmatch pipeline on %s (%s)", runners.Name(), trialmatch.Config{Shards: o.Shards, Tick: o.Tick})
+	exec := o.Execution
+	if exec == trialmatch.Auto {
+		exec = outs.Execution
+	}
+	step("running the trialmatch pipeline on %s (%s)", runners.Name(), trialmatch.Config{Shards: o.Shards, Tick: o.Tick, Execution: exec})
+	stopProfile, err := startCPUProfile(o.CPUProfile)
+	if err != nil {
+		return err
+	}
 	stop := progress(ctx, out, brokers)
 	start = time.Now()
 	res, err := runners.Run(ctx, p, runners.WithLog(out))
 	stop()
+	stopProfile()
 	if err != nil {
 		return fmt.Errorf("demo: pipeline: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -107,6 +108,9 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	historyDir := fs.String("history", "", "write Parquet history here (by tenant and date)")
 	digestDir := fs.String("digests", "", "write per-tenant digests here")
 	digestWindow := fs.Duration("digest-window", time.Hour, "tumbling event-time window of the digests")
+	var execution trialmatch.Execution
+	fs.Var(&execution, "execution", "how stateful stages run: auto (batch when bounded), streaming (state and timers) or batch (bounded only)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process runner and workers) to this file")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); live with in-process workers")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -123,12 +127,37 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
 		Unbounded: *unbounded, Group: *group,
-		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick},
+		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
 	res, err := runners.Run(ctx, p, runners.WithLog(os.Stdout))
+	stop()
 	if err != nil {
 		return err
 	}
 	return metrics.Summarize(res).WriteTable(os.Stdout)
+}
+
+// startCPUProfile writes a CPU profile to path until the returned stop is
+// called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -65,23 +65,7 @@ func TestPipelineOverKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	active := map[string]string{}
-	latest := map[string]time.Time{}
-	for _, a := range approved {
-		k := a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo
-		if a.MatchTime.Before(latest[k]) {
-			continue
-		}
-		latest[k] = a.MatchTime
-		active[k] = a.Action
-	}
-	var got []string
-	for k, act := range active {
-		if act == "NEW" {
-			got = append(got, k)
-		}
-	}
-	sort.Strings(got)
+	got := activeOf(approved)
 	want := expectedActive(t, d, c.Start.Add(c.Span))
 	if len(got) != len(want) {
 		t.Fatalf("active matches over Kafka: got %d, want %d", len(got), len(want))
@@ -121,4 +105,27 @@ func TestPipelineOverKafka(t *testing.T) {
 	if len(dead) != corrupt || codes["wrong_magic_byte"] != 2 || codes["unknown_schema_id"] != 2 {
 		t.Fatalf("dead letters by reason: %v (%d in all, want %d)", codes, len(dead), corrupt)
 	}
+}
+
+// activeOf returns the (tenant/patient/protocol) keys whose latest record
+// is NEW, sorted.
+func activeOf(approved []schemas.ApprovedPatient) []string {
+	active := map[string]string{}
+	latest := map[string]time.Time{}
+	for _, a := range approved {
+		k := a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo
+		if a.MatchTime.Before(latest[k]) {
+			continue
+		}
+		latest[k] = a.MatchTime
+		active[k] = a.Action
+	}
+	var got []string
+	for k, act := range active {
+		if act == "NEW" {
+			got = append(got, k)
+		}
+	}
+	sort.Strings(got)
+	return got
 }

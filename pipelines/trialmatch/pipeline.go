@@ -75,6 +75,17 @@ const (
 	Batch
 )
 
+// Set parses a name given by String, so an Execution can be a flag.Value.
+func (e *Execution) Set(name string) error {
+	for _, x := range []Execution{Auto, Streaming, Batch} {
+		if x.String() == name {
+			*e = x
+			return nil
+		}
+	}
+	return fmt.Errorf("trialmatch: execution %q: want auto, streaming or batch", name)
+}
+
 // String names the execution.
 func (e Execution) String() string {
 	switch e {
