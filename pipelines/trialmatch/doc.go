@@ -33,6 +33,16 @@
 // record's event_time field carries the event time of the fact or trial
 // change that caused it.
 //
+// Execution: the above is the Streaming execution (Config.Execution), for
+// bounded and unbounded input. For bounded input the Batch execution gives
+// the same records without state or timers, as Flink's BATCH runtime mode
+// does: the open-trial table of a protocol is computed from all its events
+// after a GroupByKey, and each shard's facts arrive in one group with the
+// open-trial changelog as a side input, replayed tick by tick through the
+// same engine. FromKafka picks Batch when it reads bounded. Batch outputs
+// leave global-window groups, so event-time windows downstream would see
+// them as late: Sinks computes digests with digest.Grouped after Batch.
+//
 // Late data: an event behind the ticks already processed is folded at the
 // next tick that fires (the fold is order independent, so profiles stay
 // correct); its verdict is then taken at that later tick.
