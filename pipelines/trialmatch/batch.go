@@ -149,21 +149,29 @@ func (f *shardBatchFn) Setup() { f.eng = newEngine() }
 
 func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, batches func(*Event) bool, decisions func(*Event) bool,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) error {
-	byTick := map[int64][]Event{}
+	byTick := map[int64][]item{}
 	var ev Event
 	for batches(&ev) {
-		var evs []Event
-		if err := json.Unmarshal(ev.Data, &evs); err != nil {
+		if ev.Kind != kindFacts {
+			return fmt.Errorf("trialmatch: shard %d got an event of kind %d, want a fact batch", shard, ev.Kind)
+		}
+		var facts []schemas.PatientFact
+		if err := json.Unmarshal(ev.Data, &facts); err != nil {
 			return fmt.Errorf("trialmatch: decode fact batch: %w", err)
 		}
-		for _, fe := range evs {
-			t := tickOf(fe.TS, f.TickMillis)
-			byTick[t] = append(byTick[t], fe)
+		for i := range facts {
+			ts := facts[i].EventTime.UnixMilli()
+			t := tickOf(ts, f.TickMillis)
+			byTick[t] = append(byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
 		}
 	}
 	for decisions(&ev) {
+		d, err := ev.decision()
+		if err != nil {
+			return err
+		}
 		t := tickOf(ev.TS, f.TickMillis)
-		byTick[t] = append(byTick[t], ev)
+		byTick[t] = append(byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
 	}
 	ticks := make([]int64, 0, len(byTick))
 	for t := range byTick {

@@ -17,7 +17,41 @@ const (
 	kindTrial
 	kindRegulatory
 	kindBatch // Data is a JSON []Event of facts for one shard and tick
+	kindFacts // Data is a JSON array of schemas.PatientFact for one shard
 )
+
+// item is an event decoded for the engine.
+type item struct {
+	kind     int8
+	ts       int64
+	fact     *schemas.PatientFact
+	decision *opentrials.Decision
+}
+
+// decodeItems decodes fact and decision events for the engine.
+func decodeItems(events []Event) ([]item, error) {
+	items := make([]item, len(events))
+	for i, ev := range events {
+		items[i] = item{kind: ev.Kind, ts: ev.TS}
+		switch ev.Kind {
+		case kindFact:
+			f, err := ev.fact()
+			if err != nil {
+				return nil, err
+			}
+			items[i].fact = f
+		case kindDecision:
+			d, err := ev.decision()
+			if err != nil {
+				return nil, err
+			}
+			items[i].decision = &d
+		default:
+			return nil, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
+		}
+	}
+	return items, nil
+}
 
 // Event is one element of a stateful stage's keyed input: a fact, a trial
 // version, a regulatory event or an open-trial decision, JSON-encoded, with

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
@@ -169,11 +170,12 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 type factEventsFn struct {
 	Shards     int
 	TickMillis int64
-	// PerShard batches per shard only (batch execution sorts by tick
-	// itself).
+	// PerShard batches per shard only, as one JSON array of facts (batch
+	// execution sorts by tick itself).
 	PerShard bool
 
 	batch map[shardTick][]Event
+	facts map[int][]byte // PerShard: a JSON array of facts per shard
 }
 
 type shardTick struct {
@@ -183,6 +185,7 @@ type shardTick struct {
 
 func (f *factEventsFn) StartBundle(_ context.Context, _ func(beam.EventTime, int, Event), _ func(deadletter.Record)) {
 	f.batch = map[shardTick][]Event{}
+	f.facts = map[int][]byte{}
 }
 
 func (f *factEventsFn) FinishBundle(_ context.Context, emit func(beam.EventTime, int, Event), _ func(deadletter.Record)) error {
@@ -193,7 +196,10 @@ func (f *factEventsFn) FinishBundle(_ context.Context, emit func(beam.EventTime,
 		}
 		emit(beam.EventTime(k.tick), k.shard, Event{Kind: kindBatch, TS: k.tick, Data: b})
 	}
-	f.batch = nil
+	for shard, b := range f.facts {
+		emit(mtime.MinTimestamp, shard, Event{Kind: kindFacts, Data: append(b, ']')})
+	}
+	f.batch, f.facts = nil, nil
 	return nil
 }
 
@@ -205,15 +211,28 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 			deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)))
 		return nil
 	}
+	shard := shardOf(fact.Tenant, fact.PatientID, f.Shards)
+	if f.PerShard {
+		b, err := json.Marshal(fact)
+		if err != nil {
+			return fmt.Errorf("trialmatch: encode fact %s: %w", fact.FactID, err)
+		}
+		buf := f.facts[shard]
+		if buf == nil {
+			buf = append(buf, '[')
+		} else {
+			buf = append(buf, ',')
+		}
+		f.facts[shard] = append(buf, b...)
+		stageFacts.Out(ctx, 1)
+		return nil
+	}
 	ev, err := encodeEvent(kindFact, fact.EventTime, fact)
 	if err != nil {
 		return err
 	}
 	stageFacts.Out(ctx, 1)
-	k := shardTick{shard: shardOf(fact.Tenant, fact.PatientID, f.Shards)}
-	if !f.PerShard {
-		k.tick = tickOf(ev.TS, f.TickMillis)
-	}
+	k := shardTick{shard: shard, tick: tickOf(ev.TS, f.TickMillis)}
 	f.batch[k] = append(f.batch[k], ev)
 	return nil
 }

@@ -233,7 +233,11 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 	if err != nil {
 		return err
 	}
-	dirty, tableChanged, nFolded, err := f.eng.step(ctx, c, tick, events, emit, dead)
+	items, err := decodeItems(events)
+	if err != nil {
+		return err
+	}
+	dirty, tableChanged, nFolded, err := f.eng.step(ctx, c, tick, items, emit, dead)
 	if err != nil {
 		return err
 	}
@@ -267,31 +271,24 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 // the patients that changed (all of them when the table changed) and emits
 // the NEW/RETRACTED records. It returns the patients whose state changed,
 // whether the table changed, and how many facts were folded in.
-func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []Event,
+func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []item,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
 	// Decisions first at equal times: a trial opening at t is open for a
 	// fact at t.
 	sort.SliceStable(events, func(i, j int) bool {
-		if events[i].TS != events[j].TS {
-			return events[i].TS < events[j].TS
+		if events[i].ts != events[j].ts {
+			return events[i].ts < events[j].ts
 		}
-		return events[i].Kind < events[j].Kind
+		return events[i].kind < events[j].kind
 	})
 	dirty = map[string]bool{}
 	for _, ev := range events {
-		switch ev.Kind {
+		switch ev.kind {
 		case kindDecision:
-			d, err := ev.decision()
-			if err != nil {
-				return nil, false, 0, err
-			}
-			c.table[d.ProtocolNo] = d
+			c.table[ev.decision.ProtocolNo] = *ev.decision
 			tableChanged = true
 		case kindFact:
-			fact, err := ev.fact()
-			if err != nil {
-				return nil, false, 0, err
-			}
+			fact := ev.fact
 			k := spv.Key(fact.Tenant, fact.PatientID)
 			p := c.patients[k]
 			if p == nil {
@@ -309,14 +306,14 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []E
 			}
 			stageView.Out(ctx, 1)
 			nFolded++
-			if ev.TS > p.LastFact {
-				p.LastFact = ev.TS
+			if ev.ts > p.LastFact {
+				p.LastFact = ev.ts
 			}
 			if changed {
 				dirty[k] = true
 			}
 		default:
-			return nil, false, 0, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
+			return nil, false, 0, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.kind)
 		}
 	}
 	if !tableChanged && len(dirty) == 0 {

@@ -148,7 +148,9 @@ func Grouped(s beam.Scope, matches beam.PCollection, opts ...Option) beam.PColle
 }
 
 // windowKey is the key of Grouped: tenant and window start (Unix ms).
-func windowKey(tenant string, start int64) string { return tenant + "\x00" + strconv.FormatInt(start, 10) }
+func windowKey(tenant string, start int64) string {
+	return tenant + "\x00" + strconv.FormatInt(start, 10)
+}
 
 // byTenantAndWindowFn keys a record by tenant and window (Size ms).
 type byTenantAndWindowFn struct{ Size int64 }
