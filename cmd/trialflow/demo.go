@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	beamlog "github.com/apache/beam/sdks/v2/go/pkg/beam/log"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -66,6 +67,9 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	if !*verbose {
 		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		// beam.Init installs its own default logger at Beam's log level.
+		beamlog.LogLevel = "warn"
+
 	}
 	return runDemo(ctx, os.Stdout, o)
 }
