@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
+	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -141,15 +143,68 @@ func validRegulatory(protocol string, e *schemas.RegulatoryEvent) error {
 // tick in event-time order.
 type shardBatchFn struct {
 	TickMillis int64
+	// Workers replay disjoint sets of the shard's patients concurrently
+	// (patients are independent given the open-trial changelog); 0 means
+	// GOMAXPROCS. Prism hands a stage all its keys in one bundle, so without
+	// this one core would do the whole match stage.
+	Workers int
 
-	eng *engine
+	engs []*engine
 }
 
-func (f *shardBatchFn) Setup() { f.eng = newEngine() }
+func (f *shardBatchFn) Setup() {
+	n := f.Workers
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	f.engs = make([]*engine, n)
+	for i := range f.engs {
+		f.engs[i] = newEngine()
+	}
+}
+
+// stamped is a record with its output timestamp.
+type stamped struct {
+	ts  beam.EventTime
+	rec schemas.ApprovedPatient
+}
+
+// replay is one worker's share of a shard: its patients' facts and the
+// whole changelog by tick, and what it produced.
+type replay struct {
+	byTick map[int64][]item
+	out    []stamped
+	dead   []deadletter.Record
+	folded int64
+	err    error
+}
+
+func (r *replay) run(ctx context.Context, eng *engine, shard int) {
+	ticks := make([]int64, 0, len(r.byTick))
+	for t := range r.byTick {
+		ticks = append(ticks, t)
+	}
+	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
+	emit := func(ts beam.EventTime, a schemas.ApprovedPatient) { r.out = append(r.out, stamped{ts, a}) }
+	dead := func(d deadletter.Record) { r.dead = append(r.dead, d) }
+	c := newShardCache()
+	for _, t := range ticks {
+		_, _, n, err := eng.step(ctx, c, t, r.byTick[t], emit, dead)
+		if err != nil {
+			r.err = fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
+			return
+		}
+		r.folded += n
+		delete(r.byTick, t)
+	}
+}
 
 func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, batches func(*Event) bool, decisions func(*Event) bool,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) error {
-	byTick := map[int64][]item{}
+	parts := make([]*replay, len(f.engs))
+	for i := range parts {
+		parts[i] = &replay{byTick: map[int64][]item{}}
+	}
 	var ev Event
 	for batches(&ev) {
 		if ev.Kind != kindFacts {
@@ -162,7 +217,8 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, batches fu
 		for i := range facts {
 			ts := facts[i].EventTime.UnixMilli()
 			t := tickOf(ts, f.TickMillis)
-			byTick[t] = append(byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
+			r := parts[shardOf(facts[i].Tenant, facts[i].PatientID, len(parts)*1024)/1024]
+			r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
 		}
 	}
 	for decisions(&ev) {
@@ -171,22 +227,31 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, batches fu
 			return err
 		}
 		t := tickOf(ev.TS, f.TickMillis)
-		byTick[t] = append(byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
-	}
-	ticks := make([]int64, 0, len(byTick))
-	for t := range byTick {
-		ticks = append(ticks, t)
-	}
-	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
-	c := newShardCache()
-	var n int64
-	for _, t := range ticks {
-		_, _, nFolded, err := f.eng.step(ctx, c, t, byTick[t], emit, dead)
-		if err != nil {
-			return fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
+		for _, r := range parts {
+			r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
 		}
-		n += nFolded
-		delete(byTick, t)
+	}
+	var wg sync.WaitGroup
+	for i, r := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx, f.engs[i], shard)
+		}()
+	}
+	wg.Wait()
+	var n int64
+	for _, r := range parts {
+		if r.err != nil {
+			return r.err
+		}
+		for _, o := range r.out {
+			emit(o.ts, o.rec)
+		}
+		for _, d := range r.dead {
+			dead(d)
+		}
+		n += r.folded
 	}
 	if n > 0 {
 		folded(n)
