@@ -52,6 +52,15 @@
 // been cleaned past the point the row needs is late: it goes to the late
 // output with a reason, never silently dropped.
 //
+// With [Batched] the interval join groups the rows of each bundle per input
+// and key shard into one [IntervalBatch] before the shuffle; a stateful DoFn
+// keyed by shard hash-joins each batch against the shard's stored rows of
+// the other input. Pairs, their timestamps, unmatched rows and cleanup are
+// the same as on the row path; lateness is judged against the shard's
+// cleanup point (one timer per shard), which is at least as late as any of
+// its keys', so a row the row path would join as "late but its key has no
+// fired timer" may be reported late instead.
+//
 // # Temporal join
 //
 // [Temporal] joins each left row with the version of the right side (a

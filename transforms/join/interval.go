@@ -41,6 +41,9 @@ func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, uppe
 		beam.ParDo(s.Scope("left"), &tagFn{Side: 0}, left),
 		beam.ParDo(s.Scope("right"), &tagFn{Side: 1}, right))
 	both = beam.WindowInto(s, window.NewGlobalWindows(), both)
+	if c.batched {
+		return batchedInterval(s, kind, both, toMillis(lower), toMillis(upper), c)
+	}
 	return beam.ParDo2(s, &intervalFn{
 		Kind:     int(kind),
 		Lower:    toMillis(lower),

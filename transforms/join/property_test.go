@@ -97,8 +97,8 @@ func equalsStrings(s beam.Scope, col beam.PCollection, want []string) {
 }
 
 // TestJoinsMatchBruteForce compares window joins (fixed and sliding, every
-// kind, row and batched paths) and interval joins with nested-loop joins on
-// random data, all in one pipeline.
+// kind, row and batched paths) and interval joins (inner and left outer, row
+// and batched paths) with nested-loop joins on random data.
 func TestJoinsMatchBruteForce(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	if v, err := strconv.ParseUint(os.Getenv("JOIN_SEED"), 10, 64); err == nil {
@@ -143,10 +143,12 @@ func TestJoinsMatchBruteForce(t *testing.T) {
 	left, right := rowsOf(s, inputs[0]), rowsOf(s, inputs[1])
 	lower, upper := -r.Int64N(3000), r.Int64N(3000)
 	for _, kind := range []Kind{Inner, LeftOuter} {
-		joined, late := Interval(s, kind, left, right, time.Duration(lower)*time.Millisecond, time.Duration(upper)*time.Millisecond)
-		// Late rows would show up as unexpected entries.
-		got := beam.Flatten(s, strs(s, fmtPair, joined), strs(s, fmtLate, late))
-		equalsStrings(s, got, bruteInterval(kind, inputs[0], inputs[1], lower, upper))
+		for _, opts := range [][]Option{nil, {Batched(3)}} {
+			joined, late := Interval(s, kind, left, right, time.Duration(lower)*time.Millisecond, time.Duration(upper)*time.Millisecond, opts...)
+			// Late rows would show up as unexpected entries.
+			got := beam.Flatten(s, strs(s, fmtPair, joined), strs(s, fmtLate, late))
+			equalsStrings(s, got, bruteInterval(kind, inputs[0], inputs[1], lower, upper))
+		}
 	}
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("seed %d: interval joins: %v", seed, err)

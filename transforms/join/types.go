@@ -143,7 +143,10 @@ func StateTTL(d time.Duration) Option {
 // rows of each bundle are grouped per window and key shard into one element,
 // and after it each shard is hash-joined. It trades per-element runner cost
 // for larger elements; only fixed and sliding windows can be batched. For the
-// broadcast join it sets the number of shards the small side is replicated to.
+// interval join the rows of a bundle are grouped per input and key shard and
+// each shard's state holds the rows of many keys (lateness is then judged per
+// shard). For the broadcast join it sets the number of shards the small side
+// is replicated to.
 func Batched(shards int) Option {
 	return optionFunc(func(c *config) {
 		c.batched = true
