@@ -12,6 +12,16 @@ import (
 // ErrTruncated reports a payload that ends inside a field.
 var ErrTruncated = errors.New("nexmark: truncated payload")
 
+// ErrTrailing reports a payload with bytes after its last field.
+var ErrTrailing = errors.New("nexmark: trailing bytes after the last field")
+
+// end records an error when bytes are left after the last field.
+func (r *reader) end() {
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%d bytes left: %w", len(r.b), ErrTrailing)
+	}
+}
+
 // maxString bounds a decoded string field.
 const maxString = 1 << 16
 
@@ -71,6 +81,7 @@ func DecodePerson(b []byte) (Person, error) {
 	r := reader{b: b}
 	p := Person{ID: r.int(), Name: r.str("person name"), Email: r.str("person email"),
 		City: r.str("person city"), State: r.str("person state"), DateTime: r.int()}
+	r.end()
 	if r.err != nil {
 		return Person{}, fmt.Errorf("decode person: %w", r.err)
 	}
@@ -90,6 +101,7 @@ func DecodeAuction(b []byte) (Auction, error) {
 	r := reader{b: b}
 	a := Auction{ID: r.int(), Seller: r.int(), Category: r.int(), InitialBid: r.int(),
 		Reserve: r.int(), DateTime: r.int(), Expires: r.int()}
+	r.end()
 	if r.err != nil {
 		return Auction{}, fmt.Errorf("decode auction: %w", r.err)
 	}
@@ -108,6 +120,7 @@ func AppendBid(b []byte, bid *Bid) []byte {
 func DecodeBid(b []byte) (Bid, error) {
 	r := reader{b: b}
 	bid := Bid{Auction: r.int(), Bidder: r.int(), Price: r.int(), DateTime: r.int()}
+	r.end()
 	if r.err != nil {
 		return Bid{}, fmt.Errorf("decode bid: %w", r.err)
 	}

@@ -121,16 +121,23 @@ func FuzzDecode(f *testing.F) {
 		}
 		_, _ = DecodeAuction(b)
 		_, _ = DecodeBid(b)
+		for k := PersonEvent; k <= BidEvent; k++ {
+			_ = Check(k, b)
+		}
 	})
 }
 
-// TestQ3Prism runs Q3 on Prism against the brute-force result, with the
-// source in several slices (several bundles reach the join).
+// TestQ3Prism runs Q3 on Prism, row and batched paths, against the
+// brute-force result, with the source in several slices (several bundles
+// reach the join).
 func TestQ3Prism(t *testing.T) {
 	q3 := RefQ3(Generate(testConfig))
 	p, s := beam.NewPipelineWithRoot()
 	persons, auctions, _ := Source(s, testConfig, 4000)
 	got, late := Q3(s, persons, auctions)
+	passert.EqualsList(s, got, q3)
+	passert.Empty(s, late)
+	got, late = Q3(s, persons, auctions, join.Batched(8))
 	passert.EqualsList(s, got, q3)
 	passert.Empty(s, late)
 	if err := ptest.Run(p); err != nil {

@@ -199,8 +199,9 @@ var typeOfWin = reflect.TypeOf(Win{})
 // Q4 is Nexmark query 4: the average winning price per category, as
 // "category,average" lines. Bids meet their auction with an interval join
 // (0 to maxAuctionLength after the auction opened); the winner of each
-// auction and the averages are then aggregated in the global window, so Q4
-// is for bounded input.
+// auction and the averages are then aggregated in the global window with the
+// default trigger: on unbounded input the result fires once, when the
+// watermark reaches the end of the global window.
 func Q4(s beam.Scope, auctions, bids beam.PCollection, maxAuctionLength time.Duration) beam.PCollection {
 	s = s.Scope("nexmark.Q4")
 	a := beam.ParDo(s, auctionByID, auctions)
