@@ -95,9 +95,8 @@ func BenchmarkNexmarkQ8(b *testing.B) {
 	})
 }
 
-// BenchmarkNexmarkQ3 runs Q3 (incremental interval join with state). The
-// interval join has no batched path yet, so only the row path is measured,
-// with the generator alone as baseline.
+// BenchmarkNexmarkQ3 runs Q3 (incremental interval join with state) on the
+// row-at-a-time and batched paths, with the generator alone as baseline.
 func BenchmarkNexmarkQ3(b *testing.B) {
 	bytes := nexmarkBytes()
 	b.Run("baseline-source", func(b *testing.B) {
@@ -109,6 +108,12 @@ func BenchmarkNexmarkQ3(b *testing.B) {
 	b.Run("row", func(b *testing.B) {
 		nexmarkRun(b, bytes, func(s beam.Scope, persons, auctions, _ beam.PCollection) {
 			out, _ := nexmark.Q3(s, persons, auctions)
+			beam.ParDo0(s, nexmarkDiscardString, out)
+		})
+	})
+	b.Run("batched", func(b *testing.B) {
+		nexmarkRun(b, bytes, func(s beam.Scope, persons, auctions, _ beam.PCollection) {
+			out, _ := nexmark.Q3(s, persons, auctions, join.Batched(16))
 			beam.ParDo0(s, nexmarkDiscardString, out)
 		})
 	})

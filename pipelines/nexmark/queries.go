@@ -172,6 +172,9 @@ func Q3(s beam.Scope, persons, auctions beam.PCollection, opts ...join.Option) (
 	s = s.Scope("nexmark.Q3")
 	p := beam.ParDo(s, q3PersonByID, persons)
 	a := beam.ParDo(s, q3AuctionBySeller, auctions)
+	// State lives an hour: cleaning it up to a minute late costs nothing
+	// and lets one timer firing release a minute of rows.
+	opts = append([]join.Option{join.CleanupEvery(time.Minute)}, opts...)
 	joined, late := join.Interval(s, join.Inner, a, p, -Q3StateTTL, Q3StateTTL, opts...)
 	return beam.ParDo(s, formatQ3, joined), late
 }

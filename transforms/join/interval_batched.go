@@ -92,9 +92,9 @@ func batchedInterval(s beam.Scope, kind Kind, both beam.PCollection, lower, uppe
 		Lateness: toMillis(c.lateness),
 		TTL:      toMillis(c.ttl),
 		Every:    toMillis(c.every),
-		Left:     state.MakeBagState[ShardEntry]("left"),
+		Left:     state.MakeValueState[[]ShardEntry]("left"),
 		Matched:  state.MakeBagState[string]("matched"),
-		Right:    state.MakeBagState[ShardEntry]("right"),
+		Right:    state.MakeValueState[[]ShardEntry]("right"),
 		Clock:    state.MakeValueState[clock]("clock"),
 		Cleanup:  timers.InEventTime("cleanup"),
 	}, batches)
@@ -107,7 +107,9 @@ type intervalShardFn struct {
 	Lower, Upper, Lateness, TTL int64
 	Every                       int64
 
-	Left, Right state.Bag[ShardEntry]
+	// A shard's rows are one value per input: a batch costs one read of
+	// each input and one write of its own, not one request per row.
+	Left, Right state.Value[[]ShardEntry]
 	Matched     state.Bag[string]
 	Clock       state.Value[clock]
 	Cleanup     timers.EventTime
@@ -135,12 +137,15 @@ func (f *intervalShardFn) ProcessElement(sp state.Provider, tp timers.Provider, 
 	r := f.rules()
 	c, err := readClock(sp, &f.Clock)
 	must(err)
-	other := &f.Right
+	own, other := &f.Left, &f.Right
 	if b.Side != 0 {
-		other = &f.Left
+		own, other = &f.Right, &f.Left
 	}
 	stored, _, err := other.Read(sp)
 	must(err)
+	mine, _, err := own.Read(sp)
+	must(err)
+	added := false
 	byKey := index(stored)
 	outer := Kind(f.Kind) == LeftOuter
 	newlyMatched := map[string]bool{}
@@ -172,14 +177,14 @@ func (f *intervalShardFn) ProcessElement(sp state.Provider, tp timers.Provider, 
 				}
 			}
 		}
-		if b.Side == 0 {
-			must(f.Left.Add(sp, e))
-		} else {
-			must(f.Right.Add(sp, e))
-		}
+		mine = append(mine, e)
+		added = true
 		if at := r.fireAt(r.expiry(b.Side, ts)); next == noTime || at < next {
 			next = at
 		}
+	}
+	if added {
+		must(own.Write(sp, mine))
 	}
 	if next != noTime && (c.TimerAt == noTime || next < c.TimerAt || c.TimerAt <= c.Cleaned) {
 		setTimer(tp, f.Cleanup, &c, next)
@@ -243,8 +248,8 @@ func (f *intervalShardFn) OnTimer(_ context.Context, ts beam.EventTime, sp state
 			next = at
 		}
 	}
-	rewriteShardBag(sp, &f.Left, lefts, keepL)
-	rewriteShardBag(sp, &f.Right, rights, keepR)
+	rewriteShardRows(sp, &f.Left, lefts, keepL)
+	rewriteShardRows(sp, &f.Right, rights, keepR)
 	if len(keptIDs) != len(matched) {
 		must(f.Matched.Clear(sp))
 		for id := range keptIDs {
@@ -257,12 +262,12 @@ func (f *intervalShardFn) OnTimer(_ context.Context, ts beam.EventTime, sp state
 	must(f.Clock.Write(sp, c))
 }
 
-func rewriteShardBag(sp state.Provider, b *state.Bag[ShardEntry], old, keep []ShardEntry) {
-	if len(keep) == len(old) {
-		return
-	}
-	must(b.Clear(sp))
-	for _, e := range keep {
-		must(b.Add(sp, e))
+func rewriteShardRows(sp state.Provider, v *state.Value[[]ShardEntry], old, keep []ShardEntry) {
+	switch {
+	case len(keep) == len(old):
+	case len(keep) == 0:
+		must(v.Clear(sp))
+	default:
+		must(v.Write(sp, keep))
 	}
 }
