@@ -106,14 +106,18 @@ type Event struct {
 	Bid     *Bid
 }
 
-// Generator produces the events of a Config.
+// Generator produces the events of a Config. It reuses one random source
+// across calls, so it is not safe for concurrent use; make one per goroutine.
 type Generator struct {
 	cfg Config
+	pcg *rand.PCG
+	r   *rand.Rand
 }
 
 // NewGenerator returns a generator for cfg.
 func NewGenerator(cfg Config) *Generator {
-	return &Generator{cfg: cfg.withDefaults()}
+	pcg := rand.NewPCG(0, 0)
+	return &Generator{cfg: cfg.withDefaults(), pcg: pcg, r: rand.New(pcg)}
 }
 
 // Timestamp is the event time of event id in ms.
@@ -173,7 +177,9 @@ func (g *Generator) MaxAuctionLength() int64 {
 
 // Event returns event id (0 <= id < NumEvents).
 func (g *Generator) Event(id int64) Event {
-	r := rand.New(rand.NewPCG(g.cfg.Seed, uint64(id)))
+	// Reseeding per event keeps events independent of generation order.
+	g.pcg.Seed(g.cfg.Seed, uint64(id))
+	r := g.r
 	ts := g.Timestamp(id)
 	offset := id % TotalProportion
 	switch {
