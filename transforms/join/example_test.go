@@ -35,6 +35,11 @@ func ExampleInterval() {
 		joined, late := join.Interval(s, join.LeftOuter, left, right, -time.Second, 5*time.Second,
 			join.AllowedLateness(2*time.Second), join.StateTTL(time.Hour))
 		_, _ = joined, late // PCollection<join.Pair>, PCollection<join.Late>
+
+		// Batched path: rows cross the shuffle in batches per key shard and
+		// are hash-joined per shard; same pairs, far fewer runner elements.
+		batched, _ := join.Interval(s, join.Inner, left, right, -time.Second, 5*time.Second, join.Batched(16))
+		_ = batched
 	}
 }
 
