@@ -3,6 +3,7 @@ package match
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
@@ -123,7 +124,6 @@ type clause struct {
 	root       *criteria.Node
 	paths      [][]*criteria.Node
 	pathAtoms  [][][]int // atoms of each leaf of each path (vectorized)
-	prog       *vnode
 }
 
 // Engine matches patient profiles against the open arms of a set of trials.
@@ -137,6 +137,7 @@ type Engine struct {
 	clauses              []*clause
 	protocols            []string
 	vec                  *vplan
+	pool                 sync.Pool // *vstate, per-batch scratch
 }
 
 // Compile checks and indexes the trials' match trees: every step, arm and

@@ -329,6 +329,23 @@ func (b *batch) variant(j int) Variant {
 	}
 }
 
+// variantView is variant j for matching within the batch: like variant,
+// but Exon points into the record's buffer (no allocation).
+func (b *batch) variantView(j int) Variant {
+	v := Variant{
+		HugoSymbol: optStr(b.vHugo, j), VariantCategory: b.vCat.Value(j),
+		ProteinChange: optStr(b.vProt, j), VariantClassification: optStr(b.vClass, j),
+		CNVCall:     optStr(b.vCNV, j),
+		LeftPartner: optStr(b.vLeft, j), RightPartner: optStr(b.vRight, j),
+		SVComment: optStr(b.vComment, j), Signature: optStr(b.vSig, j),
+		SignatureStatus: optStr(b.vSigSt, j), Wildtype: b.vWild.Value(j),
+	}
+	if b.vExon.IsValid(j) {
+		v.Exon = &b.vExon.Int32Values()[j]
+	}
+	return v
+}
+
 // profile materialises row i. Strings point into the record's buffers.
 func (b *batch) profile(i int) Profile {
 	p := Profile{

@@ -33,6 +33,7 @@ type atomKind uint8
 const (
 	akClinical atomKind = iota // one field of a clinical leaf
 	akGenomic
+	akAlive // the row may match at all (alive, or WithMatchOnDeceased)
 )
 
 type atom struct {
@@ -51,10 +52,13 @@ const (
 	vOr
 )
 
-type vnode struct {
+// dnode is a node of the clause DAG: identical subexpressions (the same
+// atom, or the same and/or of the same children after flattening) are one
+// node, evaluated once per batch and shared by every clause using it.
+type dnode struct {
 	op   vop
-	atom int
-	kids []*vnode
+	atom int32
+	kids []int32 // sorted, distinct
 }
 
 type vplan struct {
@@ -73,6 +77,42 @@ type vplan struct {
 	// leafAtoms maps a leaf to its atoms (the fields of a clinical leaf).
 	leafAtoms map[*criteria.Node][]int
 	other     []int // clinical atoms other than diagnosis
+	alive     int   // the akAlive atom
+	// dag holds the clause programs, children before parents;
+	// clauseNode[i] is the node of e.clauses[i] (its tree AND alive).
+	dag        []dnode
+	dagIDs     map[string]int32
+	clauseNode []int32
+}
+
+// node interns a DAG node: and/or children are flattened (an AND child of
+// an AND is spliced in), sorted and deduplicated, so that the same
+// expression written in any order or nesting is one node.
+func (p *vplan) node(op vop, atom int32, kids []int32) int32 {
+	if op != vAtom {
+		var flat []int32
+		for _, k := range kids {
+			if p.dag[k].op == op {
+				flat = append(flat, p.dag[k].kids...)
+			} else {
+				flat = append(flat, k)
+			}
+		}
+		slices.Sort(flat)
+		flat = slices.Compact(flat)
+		if len(flat) == 1 {
+			return flat[0]
+		}
+		kids, atom = flat, -1
+	}
+	key := fmt.Sprint(op, atom, kids)
+	if id, ok := p.dagIDs[key]; ok {
+		return id
+	}
+	id := int32(len(p.dag))
+	p.dag = append(p.dag, dnode{op: op, atom: atom, kids: kids})
+	p.dagIDs[key] = id
+	return id
 }
 
 func genomicKey(g *criteria.Genomic) string {
@@ -133,7 +173,8 @@ func clinicalKey(c *criteria.Clinical, f field) string {
 
 func (e *Engine) plan() *vplan {
 	e.ageTh = map[float64]int32{}
-	p := &vplan{diagTrue: map[string][]int32{}, byGene: map[string][]int32{}, leafAtoms: map[*criteria.Node][]int{}}
+	p := &vplan{diagTrue: map[string][]int32{}, byGene: map[string][]int32{}, leafAtoms: map[*criteria.Node][]int{},
+		dagIDs: map[string]int32{}}
 	ids := map[string]int{}
 	intern := func(key string, a atom) int {
 		if id, ok := ids[key]; ok {
@@ -144,25 +185,31 @@ func (e *Engine) plan() *vplan {
 		p.atoms = append(p.atoms, a)
 		return id
 	}
-	var compile func(n *criteria.Node) *vnode
-	compile = func(n *criteria.Node) *vnode {
+	p.alive = intern("alive", atom{kind: akAlive})
+	aliveNode := p.node(vAtom, int32(p.alive), nil)
+	var compile func(n *criteria.Node) int32
+	compile = func(n *criteria.Node) int32 {
 		switch n.Kind {
 		case criteria.And, criteria.Or:
-			v := &vnode{op: vAnd}
+			op := vAnd
 			if n.Kind == criteria.Or {
-				v.op = vOr
+				op = vOr
 			}
+			kids := make([]int32, 0, len(n.Children))
 			for _, c := range n.Children {
-				v.kids = append(v.kids, compile(c))
+				kids = append(kids, compile(c))
 			}
-			return v
+			if len(kids) == 0 { // vacuous: holds wherever the row may match
+				return aliveNode
+			}
+			return p.node(op, -1, kids)
 		case criteria.GenomicLeaf:
 			id := intern("g|"+genomicKey(n.Genomic), atom{kind: akGenomic, gen: n.Genomic})
 			p.leafAtoms[n] = []int{id}
-			return &vnode{op: vAtom, atom: id}
+			return p.node(vAtom, int32(id), nil)
 		}
 		c := n.Clinical
-		v := &vnode{op: vAnd}
+		var kids []int32
 		for _, f := range fields(c) {
 			a := atom{kind: akClinical, field: f, clin: c}
 			if f == fAge {
@@ -171,15 +218,16 @@ func (e *Engine) plan() *vplan {
 			}
 			id := intern(clinicalKey(c, f), a)
 			p.leafAtoms[n] = append(p.leafAtoms[n], id)
-			v.kids = append(v.kids, &vnode{op: vAtom, atom: id})
+			kids = append(kids, p.node(vAtom, int32(id), nil))
 		}
-		if len(v.kids) == 1 {
-			return v.kids[0]
+		if len(kids) == 0 {
+			return aliveNode
 		}
-		return v
+		return p.node(vAnd, -1, kids)
 	}
-	for _, c := range e.clauses {
-		c.prog = compile(c.root)
+	p.clauseNode = make([]int32, len(e.clauses))
+	for ci, c := range e.clauses {
+		p.clauseNode[ci] = p.node(vAnd, -1, []int32{aliveNode, compile(c.root)})
 		c.pathAtoms = make([][][]int, len(c.paths))
 		for pi, path := range c.paths {
 			c.pathAtoms[pi] = make([][]int, len(path))
@@ -199,6 +247,7 @@ func (e *Engine) plan() *vplan {
 			if a.clin.Diagnosis.Negate {
 				p.diagNeg = append(p.diagNeg, int32(id))
 			}
+		case a.kind == akAlive:
 		case a.kind == akClinical:
 			p.other = append(p.other, id)
 		default:
@@ -239,22 +288,154 @@ func (p *vplan) diagMatches(name string) []int32 {
 
 func setBit(b []uint64, i int) { b[i>>6] |= 1 << (uint(i) & 63) }
 
-// scratch hands out word slices of one length.
-type scratch struct {
-	nw   int
-	free [][]uint64
+// String columns that clinical atoms read through a per-batch dictionary.
+const (
+	sdGender = iota
+	sdER
+	sdPR
+	sdHER2
+	sdDisease
+	sdRegion
+	sdClone
+	numStrDicts
+)
+
+// strDict codes one string column of a batch: codes[i] is 0 for a null or
+// empty value, else 1 + the index of the value in vals. Atoms over the
+// column then judge each distinct value once and read a table per row.
+type strDict struct {
+	built bool
+	codes []uint16
+	vals  []string
+	m     map[string]uint16
+	tab   []bool
 }
 
-func (s *scratch) get() []uint64 {
-	if n := len(s.free); n > 0 {
-		b := s.free[n-1]
-		s.free = s.free[:n-1]
-		return b
+func (d *strDict) build(col *array.String, n int) {
+	d.built = true
+	d.codes = slices.Grow(d.codes[:0], n)[:n]
+	d.vals = d.vals[:0]
+	if d.m == nil {
+		d.m = map[string]uint16{}
 	}
-	return make([]uint64, s.nw)
+	clear(d.m)
+	last, lastCode := "", uint16(0)
+	for i := 0; i < n; i++ {
+		if col.IsNull(i) {
+			d.codes[i] = 0
+			continue
+		}
+		v := col.Value(i)
+		if v == "" {
+			d.codes[i] = 0
+			continue
+		}
+		if lastCode != 0 && v == last {
+			d.codes[i] = lastCode
+			continue
+		}
+		c, ok := d.m[v]
+		if !ok {
+			if len(d.vals) >= 1<<16-1 {
+				// Too many distinct values for a table: fall back to
+				// judging them one by one (code 0xffff, see truthTable).
+				c = 1<<16 - 1
+			} else {
+				v = strings.Clone(v) // the map outlives the record
+				d.vals = append(d.vals, v)
+				c = uint16(len(d.vals))
+				d.m[v] = c
+			}
+		}
+		d.codes[i] = c
+		last, lastCode = v, c
+	}
 }
 
-func (s *scratch) put(b ...[]uint64) { s.free = append(s.free, b...) }
+// truthTable sets tab[code] to whether judge holds for the value of code.
+func (d *strDict) truthTable(judge func(string) bool) []bool {
+	d.tab = slices.Grow(d.tab[:0], len(d.vals)+1)[:len(d.vals)+1]
+	d.tab[0] = false
+	for k, v := range d.vals {
+		d.tab[k+1] = judge(v)
+	}
+	return d.tab
+}
+
+// vstate is the per-batch scratch of the vectorized engine, pooled by the
+// engine so that a batch allocates nothing in steady state.
+type vstate struct {
+	nw    int
+	slab  []uint64
+	T     [][]uint64 // per atom: rows the atom is known true for
+	nodeT [][]uint64 // per DAG node (atoms alias T); nil when all-zero
+	pop   []int      // per DAG node: rows set
+	order []int32
+	known []uint64
+	valid []uint64
+	dicts [numStrDicts]strDict
+	rep   [1]int32
+	tmp   []Hit
+	count []int
+}
+
+func (e *Engine) getState(n int) *vstate {
+	s, _ := e.pool.Get().(*vstate)
+	if s == nil {
+		s = &vstate{}
+	}
+	p := e.vec
+	nw := (n + 63) / 64
+	s.nw = nw
+	inner := 0
+	for _, d := range p.dag {
+		if d.op != vAtom {
+			inner++
+		}
+	}
+	need := nw * (len(p.atoms) + inner)
+	if cap(s.slab) < need {
+		s.slab = make([]uint64, need)
+	}
+	s.slab = s.slab[:need]
+	clear(s.slab[:nw*len(p.atoms)])
+	s.T = slices.Grow(s.T[:0], len(p.atoms))[:len(p.atoms)]
+	for i := range s.T {
+		s.T[i] = s.slab[i*nw : (i+1)*nw : (i+1)*nw]
+	}
+	s.nodeT = slices.Grow(s.nodeT[:0], len(p.dag))[:len(p.dag)]
+	s.pop = slices.Grow(s.pop[:0], len(p.dag))[:len(p.dag)]
+	off := nw * len(p.atoms)
+	for i, d := range p.dag {
+		if d.op == vAtom {
+			s.nodeT[i] = s.T[d.atom]
+			continue
+		}
+		s.nodeT[i] = s.slab[off : off+nw : off+nw]
+		off += nw
+	}
+	s.known = slices.Grow(s.known[:0], nw)[:nw]
+	s.valid = slices.Grow(s.valid[:0], nw)[:nw]
+	for i := range s.dicts {
+		s.dicts[i].built = false
+	}
+	return s
+}
+
+func (e *Engine) putState(s *vstate) {
+	if s != nil {
+		e.pool.Put(s)
+	}
+}
+
+// dict returns the dictionary of string column k of the batch.
+func (s *vstate) dict(k int, col *array.String, n int) *strDict {
+	d := &s.dicts[k]
+	if !d.built {
+		d.build(col, n)
+	}
+	return d
+}
 
 // MatchBatch matches one record of ProfileSchema against every compiled
 // clause. Matches come row by row, clauses in compile order within a row:
@@ -264,7 +445,12 @@ func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, T := e.hits(b, nil)
+	hits, st := e.hits(b, nil)
+	defer e.putState(st)
+	var T [][]uint64
+	if st != nil {
+		T = st.T
+	}
 	return e.materialize(b, hits, &batchLeaves{T: T}), nil
 }
 
@@ -282,7 +468,8 @@ func (e *Engine) MatchBatchHits(rec arrow.Record, dst []Hit) ([]Hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, _ := e.hits(b, dst)
+	hits, st := e.hits(b, dst)
+	e.putState(st)
 	return hits, nil
 }
 
@@ -334,57 +521,59 @@ func (e *Engine) materialize(b *batch, hits []Hit, lt *batchLeaves) []Match {
 }
 
 // hits evaluates every clause over the batch and returns the matching
-// (row, clause) pairs in row-major order, with the atoms' T bitsets.
-func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
+// (row, clause) pairs in row-major order, with the batch state holding the
+// atoms' T bitsets (the caller returns it with putState).
+func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 	n := b.n
 	if n == 0 {
 		return dst, nil
 	}
 	p := e.vec
-	nw := (n + 63) / 64
-	slab := make([]uint64, 2*nw*len(p.atoms))
-	T := make([][]uint64, len(p.atoms))
-	F := make([][]uint64, len(p.atoms))
-	for i := range p.atoms {
-		T[i] = slab[2*i*nw : (2*i+1)*nw]
-		F[i] = slab[(2*i+1)*nw : (2*i+2)*nw]
+	st := e.getState(n)
+	T := st.T
+	known := st.known
+
+	// Rows that may match at all: the alive pseudo-atom.
+	alive := T[p.alive]
+	for i := 0; i < n; i++ {
+		if e.onDeceased || !b.deceased.Value(i) {
+			setBit(alive, i)
+		}
 	}
-	known := make([]uint64, nw)
 
 	// Diagnosis atoms through the name index.
 	if len(p.diagAtoms) > 0 {
 		var miss map[string][]int32
+		var last string
+		var lastList []int32
+		have := false
 		for i := 0; i < n; i++ {
 			if b.diag.IsNull(i) || b.diag.ValueLen(i) == 0 {
 				continue
 			}
-			setBit(known, i)
 			name := b.diag.Value(i)
-			list, ok := p.diagTrue[name]
-			if !ok {
-				if list, ok = miss[name]; !ok {
-					list = p.diagMatches(name)
-					if miss == nil {
-						miss = map[string][]int32{}
+			if !have || name != last {
+				list, ok := p.diagTrue[name]
+				if !ok {
+					if list, ok = miss[name]; !ok {
+						list = p.diagMatches(name)
+						if miss == nil {
+							miss = map[string][]int32{}
+						}
+						miss[strings.Clone(name)] = list
 					}
-					miss[strings.Clone(name)] = list
 				}
+				last, lastList, have = name, list, true
 			}
-			for _, id := range list {
+			for _, id := range lastList {
 				setBit(T[id], i)
-			}
-		}
-		for _, id := range p.diagAtoms {
-			t, f := T[id], F[id]
-			for w := range f {
-				f[w] = known[w] &^ t[w]
 			}
 		}
 	}
 
-	// Other clinical atoms: one pass over the column each.
+	// Other clinical atoms: one typed pass over the column each.
 	for _, id := range p.other {
-		e.clinicalAtom(&p.atoms[id], b, T[id], F[id])
+		e.clinicalAtom(&p.atoms[id], b, st, T[id])
 	}
 
 	// Genomic atoms through the gene / category index over the variant child table.
@@ -404,26 +593,30 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 			var report *int32
 			reportRead := false
 			for j := lo; j < hi; j++ {
-				cat := b.vCat.Value(j)
-				cand = cand[:0]
-				switch cat {
+				var c1, c2 []int32
+				switch cat := b.vCat.Value(j); cat {
 				case string(criteria.SV):
-					cand = append(cand, p.svLeaf...)
+					c1 = p.svLeaf
 				case string(criteria.Signature):
-					cand = append(cand, p.sigLeaf...)
+					c1 = p.sigLeaf
 				default:
 					if !b.vHugo.IsNull(j) {
-						cand = append(cand, p.byGene[b.vHugo.Value(j)]...)
+						c1 = p.byGene[b.vHugo.Value(j)]
 					}
-					cand = append(cand, p.anyGene...)
+					c2 = p.anyGene
 				}
-				if len(cand) == 0 {
+				if len(c1) == 0 && len(c2) == 0 {
 					continue
 				}
 				if !reportRead {
-					report, reportRead = optDate(b.report, i), true
+					reportRead = true
+					if b.report.IsValid(i) {
+						st.rep[0] = int32(b.report.Value(i))
+						report = &st.rep[0]
+					}
 				}
-				v := b.variant(j)
+				v := b.variantView(j)
+				cand = append(append(cand[:0], c1...), c2...)
 				for _, id := range cand {
 					if e.variantMatches(p.atoms[id].gen, &v, report) {
 						setBit(T[id], i) // hit
@@ -432,64 +625,77 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 			}
 		}
 		for _, id := range p.genAll {
-			hit, f := T[id], F[id]
 			if p.atoms[id].gen.Negate {
-				for w := range f {
-					f[w] = hit[w]
+				hit := T[id]
+				for w := range hit {
 					hit[w] = known[w] &^ hit[w]
-				}
-			} else {
-				for w := range f {
-					f[w] = known[w] &^ hit[w]
 				}
 			}
 		}
 	}
 
-	// Rows that may match at all.
-	alive := make([]uint64, nw)
-	for i := 0; i < n; i++ {
-		if e.onDeceased || !b.deceased.Value(i) {
-			setBit(alive, i)
+	// Clause DAG, children before parents; T only (no negation above the
+	// atoms, so a clause holds exactly where its T bit is set).
+	for i := range p.dag {
+		d := &p.dag[i]
+		t := st.nodeT[i]
+		switch d.op {
+		case vAtom:
+			c := 0
+			for _, x := range t {
+				c += bits.OnesCount64(x)
+			}
+			st.pop[i] = c
+		case vAnd:
+			st.pop[i] = andWords(d.kids, st, t)
+		case vOr:
+			c := 0
+			first := true
+			for _, k := range d.kids {
+				if st.pop[k] == 0 {
+					continue
+				}
+				kt := st.nodeT[k]
+				if first {
+					copy(t, kt)
+					first = false
+					continue
+				}
+				for w := range t {
+					t[w] |= kt[w]
+				}
+			}
+			if !first {
+				for _, x := range t {
+					c += bits.OnesCount64(x)
+				}
+			}
+			st.pop[i] = c
 		}
 	}
 
-	// Clause programs.
-	sc := &scratch{nw: nw}
-	var active []int32 // clauses that hold for some row
-	var res [][]uint64
-	for ci, c := range e.clauses {
-		t, f, owned := evalV(c.prog, T, F, sc)
-		r := sc.get()
-		anyBit := uint64(0)
-		for w := range r {
-			r[w] = t[w] & alive[w]
-			anyBit |= r[w]
-		}
-		if owned {
-			sc.put(t, f)
-		}
-		if anyBit != 0 {
-			active = append(active, int32(ci))
-			res = append(res, r)
-		} else {
-			sc.put(r)
-		}
-	}
 	// Emit row-major: per block of 4096 rows, collect the pairs clause by
 	// clause (contiguous reads), then counting-sort them by row (stable, so
 	// clauses stay in compile order within a row).
 	const blockWords = 64
-	var tmp []Hit
-	count := make([]int, blockWords*64+1)
+	nw := st.nw
+	tmp := st.tmp[:0]
+	if len(st.count) < blockWords*64+1 {
+		st.count = make([]int, blockWords*64+1)
+	}
+	count := st.count[:blockWords*64+1]
 	for w0 := 0; w0 < nw; w0 += blockWords {
 		w1 := min(w0+blockWords, nw)
 		tmp = tmp[:0]
-		for k, r := range res {
-			ci := active[k]
-			for w := w0; w < w1; w++ {
-				for x := r[w]; x != 0; x &= x - 1 {
-					tmp = append(tmp, Hit{int32(w*64 + bits.TrailingZeros64(x)), ci})
+		for ci, node := range p.clauseNode {
+			if st.pop[node] == 0 {
+				continue
+			}
+			r := st.nodeT[node][w0:w1]
+			for k, x := range r {
+				base := int32((w0 + k) * 64)
+				for ; x != 0; x &= x - 1 {
+					tmp = append(tmp, Hit{base + int32(bits.TrailingZeros64(x)), int32(ci)})
 				}
 			}
 		}
@@ -506,13 +712,63 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, [][]uint64) {
 		}
 		start := len(dst)
 		dst = slices.Grow(dst, len(tmp))[:start+len(tmp)]
+		out := dst[start:]
 		for _, h := range tmp {
 			k := h.Row - base
-			dst[start+count[k]] = h
+			out[count[k]] = h
 			count[k]++
 		}
 	}
-	return dst, T
+	st.tmp = tmp
+	return dst, st
+}
+
+// andWords ANDs the kids' bitsets into t, sparsest kid first, skipping the
+// remaining kids of a word as soon as it is zero; it returns the rows set.
+func andWords(kids []int32, st *vstate, t []uint64) int {
+	ord := append(st.order[:0], kids...)
+	st.order = ord
+	for _, k := range ord {
+		if st.pop[k] == 0 {
+			return 0
+		}
+	}
+	slices.SortFunc(ord, func(a, b int32) int { return st.pop[a] - st.pop[b] })
+	c := 0
+	k0 := st.nodeT[ord[0]]
+	k1 := st.nodeT[ord[1]]
+	rest := ord[2:]
+	switch len(rest) {
+	case 0:
+		for w := range t {
+			x := k0[w] & k1[w]
+			t[w] = x
+			c += bits.OnesCount64(x)
+		}
+	case 1:
+		k2 := st.nodeT[rest[0]]
+		for w := range t {
+			x := k0[w] & k1[w]
+			if x != 0 {
+				x &= k2[w]
+			}
+			t[w] = x
+			c += bits.OnesCount64(x)
+		}
+	default:
+		for w := range t {
+			x := k0[w] & k1[w]
+			for _, k := range rest {
+				if x == 0 {
+					break
+				}
+				x &= st.nodeT[k][w]
+			}
+			t[w] = x
+			c += bits.OnesCount64(x)
+		}
+	}
+	return c
 }
 
 // batchLeaves answers leaf truths from the atom bitsets of one batch row.
@@ -535,39 +791,6 @@ func (l *batchLeaves) leafTruth(c *clause, pi, li int) Truth {
 }
 
 var _ leafTruther = (*batchLeaves)(nil)
-
-// evalV evaluates a clause program; owned says the result buffers came
-// from sc and may be returned to it.
-func evalV(n *vnode, T, F [][]uint64, sc *scratch) (t, f []uint64, owned bool) {
-	if n.op == vAtom {
-		return T[n.atom], F[n.atom], false
-	}
-	t, f = sc.get(), sc.get()
-	kt, kf, ko := evalV(n.kids[0], T, F, sc)
-	copy(t, kt)
-	copy(f, kf)
-	if ko {
-		sc.put(kt, kf)
-	}
-	for _, k := range n.kids[1:] {
-		kt, kf, ko := evalV(k, T, F, sc)
-		if n.op == vAnd {
-			for w := range t {
-				t[w] &= kt[w]
-				f[w] |= kf[w]
-			}
-		} else {
-			for w := range t {
-				t[w] |= kt[w]
-				f[w] &= kf[w]
-			}
-		}
-		if ko {
-			sc.put(kt, kf)
-		}
-	}
-	return t, f, true
-}
 
 // validWords fills dst with arr's validity as 64-row words (bit i%64 of
 // word i/64 is row i), zero beyond n.
@@ -600,100 +823,158 @@ func validWords(arr arrow.Array, n int, dst []uint64) {
 	}
 }
 
-// predAtom sets T and F of a criterion over one fixed-width column: 64 rows
-// are combined per word, nulls (unknown) masked out.
-func predAtom[V any](vals []V, valid []uint64, n int, pred func(V) bool, t, f []uint64) {
+// cmpWords sets t (or, with and, narrows it) to the valid rows whose value
+// compares to x by op: a typed kernel, 64 rows per word, the operator
+// chosen once per word.
+func cmpWords[V ~int32 | ~float64](vals []V, valid []uint64, op criteria.Op, x float64, t []uint64, and bool) {
+	n := len(vals)
 	for w := range t {
 		base := w * 64
-		end := min(base+64, n)
-		var bits uint64
-		for i := base; i < end; i++ {
-			if pred(vals[i]) {
-				bits |= 1 << uint(i-base)
+		vs := vals[base:min(base+64, n)]
+		var m uint64
+		switch op {
+		case criteria.OpGE:
+			for k, v := range vs {
+				if float64(v) >= x {
+					m |= 1 << uint(k)
+				}
+			}
+		case criteria.OpGT:
+			for k, v := range vs {
+				if float64(v) > x {
+					m |= 1 << uint(k)
+				}
+			}
+		case criteria.OpLE:
+			for k, v := range vs {
+				if float64(v) <= x {
+					m |= 1 << uint(k)
+				}
+			}
+		case criteria.OpLT:
+			for k, v := range vs {
+				if float64(v) < x {
+					m |= 1 << uint(k)
+				}
+			}
+		case criteria.OpEQ:
+			for k, v := range vs {
+				if float64(v) == x {
+					m |= 1 << uint(k)
+				}
 			}
 		}
-		t[w] = bits & valid[w]
-		f[w] = ^bits & valid[w]
-	}
-}
-
-// strAtom is predAtom over a string column; runs of equal values reuse the
-// previous answer.
-func strAtom(col *array.String, valid []uint64, n int, s *criteria.StringSet, t, f []uint64) {
-	var last string
-	var lastV Truth
-	have := false
-	for i := 0; i < n; i++ {
-		if valid[i>>6]&(1<<(uint(i)&63)) == 0 {
-			continue
-		}
-		v := col.Value(i)
-		if !have || v != last {
-			last, lastV, have = v, strField(s, v), true
-		}
-		switch lastV {
-		case True:
-			setBit(t, i)
-		case False:
-			setBit(f, i)
+		m &= valid[w]
+		if and {
+			t[w] &= m
+		} else {
+			t[w] = m
 		}
 	}
 }
 
-// clinicalAtom fills T and F of one non-diagnosis clinical atom.
-func (e *Engine) clinicalAtom(a *atom, b *batch, t, f []uint64) {
+// tableWords sets t to the rows whose dictionary code is true in tab.
+func tableWords(codes []uint16, tab []bool, t []uint64) {
+	n := len(codes)
+	for w := range t {
+		base := w * 64
+		var m uint64
+		for k, c := range codes[base:min(base+64, n)] {
+			if c == 1<<16-1 || !tab[c] {
+				continue
+			}
+			m |= 1 << uint(k)
+		}
+		t[w] = m
+	}
+}
+
+// birthOp turns an age criterion's operator into the comparison of the
+// birth date with its threshold (older means an earlier birth date).
+func birthOp(op criteria.Op) criteria.Op {
+	switch op {
+	case criteria.OpGE:
+		return criteria.OpLE
+	case criteria.OpGT:
+		return criteria.OpLT
+	case criteria.OpLE:
+		return criteria.OpGE
+	case criteria.OpLT:
+		return criteria.OpGT
+	}
+	return op
+}
+
+// clinicalAtom fills T of one non-diagnosis clinical atom.
+func (e *Engine) clinicalAtom(a *atom, b *batch, st *vstate, t []uint64) {
 	c := a.clin
 	n := b.n
-	valid := make([]uint64, len(t))
-	strs := func(col *array.String, s *criteria.StringSet) {
-		validWords(col, n, valid)
-		strAtom(col, valid, n, s, t, f)
+	valid := st.valid
+	strs := func(k int, col *array.String, judge func(string) bool) {
+		d := st.dict(k, col, n)
+		tableWords(d.codes, d.truthTable(judge), t)
+		if len(d.vals) >= 1<<16-1 { // overflowed dictionary: judge those rows directly
+			for i, code := range d.codes {
+				if code == 1<<16-1 && judge(col.Value(i)) {
+					setBit(t, i)
+				}
+			}
+		}
+	}
+	set := func(s *criteria.StringSet) func(string) bool {
+		return func(v string) bool { return strField(s, v) == True }
 	}
 	switch a.field {
 	case fAge:
 		validWords(b.birth, n, valid)
-		op, th := c.Age.Op, a.threshold
-		predAtom(b.birth.Date32Values(), valid, n, func(d arrow.Date32) bool { return birthHolds(op, int32(d), th) }, t, f)
+		cmpWords(b.birth.Date32Values(), valid, birthOp(c.Age.Op), float64(a.threshold), t, false)
 	case fGender:
-		strs(b.gender, c.Gender)
+		strs(sdGender, b.gender, set(c.Gender))
 	case fTMB:
 		validWords(b.tmb, n, valid)
-		predAtom(b.tmb.Float64Values(), valid, n, c.TMB.Holds, t, f)
+		cmpWords(b.tmb.Float64Values(), valid, c.TMB.Op, c.TMB.Value, t, false)
 	case fER:
-		strs(b.er, c.ER)
+		strs(sdER, b.er, set(c.ER))
 	case fPR:
-		strs(b.pr, c.PR)
+		strs(sdPR, b.pr, set(c.PR))
 	case fHER2:
-		strs(b.her2, c.HER2)
+		strs(sdHER2, b.her2, set(c.HER2))
 	case fDiseaseStatus:
-		strs(b.disease, c.DiseaseStatus)
+		strs(sdDisease, b.disease, set(c.DiseaseStatus))
 	case fPriorLines:
 		validWords(b.lines, n, valid)
-		predAtom(b.lines.Int32Values(), valid, n, func(v int32) bool { return c.PriorLines.Holds(float64(v)) }, t, f)
+		cmpWords(b.lines.Int32Values(), valid, c.PriorLines.Op, c.PriorLines.Value, t, false)
 	case fPDL1:
-		for i := 0; i < n; i++ {
-			switch pdl1Holds(c.PDL1, optF64(b.tps, i), optF64(b.cps, i), optStr(b.clone, i)) {
-			case True:
-				setBit(t, i)
-			case False:
-				setBit(f, i)
+		col := b.tps
+		if c.PDL1.Scoring == "CPS" {
+			col = b.cps
+		}
+		validWords(col, n, valid)
+		cmpWords(col.Float64Values(), valid, c.PDL1.Cmp.Op, c.PDL1.Cmp.Value, t, false)
+		if c.PDL1.Clone == "" {
+			return
+		}
+		// A required clone: rows tested with another antibody (or none
+		// recorded) are unknown.
+		d := st.dict(sdClone, b.clone, n)
+		tab := d.truthTable(func(v string) bool { return strings.EqualFold(c.PDL1.Clone, v) })
+		for w, x := range t {
+			for ; x != 0; x &= x - 1 {
+				i := w*64 + bits.TrailingZeros64(x)
+				code := d.codes[i]
+				ok := code != 0 && (code == 1<<16-1 && strings.EqualFold(c.PDL1.Clone, b.clone.Value(i)) || code != 1<<16-1 && tab[code])
+				if !ok {
+					t[w] &^= 1 << uint(i&63)
+				}
 			}
 		}
 	case fECOG:
 		validWords(b.ecog, n, valid)
-		predAtom(b.ecog.Int32Values(), valid, n, func(v int32) bool { return ecogHolds(c, v) }, t, f)
-	case fRegion:
-		validWords(b.region, n, valid)
-		for i := 0; i < n; i++ {
-			if valid[i>>6]&(1<<(uint(i)&63)) == 0 {
-				continue
-			}
-			switch regionMatches(c.Regions, b.region.Value(i)) {
-			case True:
-				setBit(t, i)
-			case False:
-				setBit(f, i)
-			}
+		cmpWords(b.ecog.Int32Values(), valid, c.ECOG.Op, c.ECOG.Value, t, false)
+		if c.ECOGMax != nil {
+			cmpWords(b.ecog.Int32Values(), valid, c.ECOGMax.Op, c.ECOGMax.Value, t, true)
 		}
+	case fRegion:
+		strs(sdRegion, b.region, func(v string) bool { return regionMatches(c.Regions, v) == True })
 	}
 }
