@@ -3,12 +3,13 @@
 // trials (package criteria), as MatchMiner does, faster and with
 // explanations.
 //
-// A Profile is the fold of one patient's facts (patient_facts.avsc, see
-// Fold); profiles travel in Arrow records of ProfileSchema built by
+// A Profile is the fold of one patient's facts (patient_facts.avsc; the
+// pipeline folds them with package spv, State.Apply and FoldAll); profiles travel in Arrow records of ProfileSchema built by
 // BuildProfiles (variants as a List<Struct> column). Compile indexes the
 // open steps, arms and dose levels of a set of trials; MatchBatch evaluates
 // them over a whole record at a time (bitsets of 64 rows per word,
-// diagnosis and gene indexes, see vector.go) and builds each match with its
+// diagnosis and gene indexes, typed column kernels, a DAG of the clauses in
+// which shared subexpressions are evaluated once per batch, see vector.go) and builds each match with its
 // reasons; MatchBatchHits returns only the (row, clause) pairs, for stages
 // that build reasons later (Matches) for new matches only. Rowwise is the
 // straightforward reference over Go structs and gives the same matches, in

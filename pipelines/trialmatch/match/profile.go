@@ -8,6 +8,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
+// PDL1LOINC is the LOINC code of PD-L1 by immune stain (83053-9).
+const PDL1LOINC = "83053-9"
+
 // Profile is the fold of one patient's facts (patient_facts.avsc): the latest
 // demographics, diagnosis, markers, performance and vital status, the number
 // of prior lines, and every variant reported. Field names follow
