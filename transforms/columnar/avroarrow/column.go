@@ -84,7 +84,7 @@ func (c *column) ok() {
 	if c.nullable {
 		w := c.n >> 6
 		if w >= len(c.vbits) {
-			c.vbits = zeros(c.vbits, w+1)
+			extend(&c.vbits, w+1)
 		}
 		c.vbits[w] |= 1 << (uint(c.n) & 63)
 	}
@@ -114,6 +114,22 @@ func (c *column) appendNull() {
 	c.n++ // the validity bit stays clear
 }
 
+// extend extends *s to n elements, the new ones zero. Within capacity it
+// only reslices, which writes no pointer (no GC write barrier on the hot
+// path).
+func extend[T any](s *[]T, n int) {
+	old := len(*s)
+	if n <= old {
+		return
+	}
+	if n <= cap(*s) {
+		*s = (*s)[:n]
+		clear((*s)[old:])
+		return
+	}
+	*s = zeros(*s, n)
+}
+
 // zeros extends s to n elements, the new ones zero.
 func zeros[T any](s []T, n int) []T {
 	if len(s) >= n {
@@ -131,24 +147,26 @@ func zeros[T any](s []T, n int) []T {
 func (c *column) fill() {
 	switch c.kind {
 	case cBool:
-		c.u8 = zeros(c.u8, c.n)
+		extend(&c.u8, c.n)
 	case cInt32, cDict:
-		c.i32 = zeros(c.i32, c.n)
+		extend(&c.i32, c.n)
 	case cInt64:
-		c.i64 = zeros(c.i64, c.n)
+		extend(&c.i64, c.n)
 	case cFloat32:
-		c.f32 = zeros(c.f32, c.n)
+		extend(&c.f32, c.n)
 	case cFloat64:
-		c.f64 = zeros(c.f64, c.n)
+		extend(&c.f64, c.n)
 	case cFixed:
-		c.data = zeros(c.data, c.n*c.width)
-	case cBinary:
-		for len(c.offs) < c.n+1 {
-			c.offs = append(c.offs, int32(len(c.data)))
-		}
-	case cList, cMap:
-		for len(c.offs) < c.n+1 {
-			c.offs = append(c.offs, c.offs[len(c.offs)-1])
+		extend(&c.data, c.n*c.width)
+	case cBinary, cList, cMap:
+		// Empty values repeat the last offset (binary: the data length,
+		// which equals it).
+		if old := len(c.offs); old < c.n+1 {
+			last := c.offs[old-1]
+			extend(&c.offs, c.n+1)
+			for i := old; i < len(c.offs); i++ {
+				c.offs[i] = last
+			}
 		}
 	}
 }

@@ -211,7 +211,8 @@ func (d *Decoder) Append(p *Program, body []byte) error {
 	if err == nil && d.p != len(body) {
 		err = &DecodeError{Offset: d.p, Err: fmt.Errorf("%w: %d bytes", ErrTrailingBytes, len(body)-d.p)}
 	}
-	d.buf = nil
+	// d.buf keeps aliasing body until the next Append: clearing it would
+	// cost a second pointer write (a GC write barrier) per record.
 	if err != nil {
 		for _, c := range d.lay.cols {
 			c.truncate(d.rows)
@@ -271,13 +272,28 @@ func (d *Decoder) fail(o *op, err error) error {
 	return &DecodeError{Path: o.path, Offset: d.p, Err: err}
 }
 
-func (d *Decoder) long() (int64, error) {
-	buf, p := d.buf, d.p
-	if p < len(buf) && buf[p] < 0x80 {
+// long1 reads a one-byte zigzag varint, the common case, small enough to
+// inline; ok is false (and nothing is read) otherwise.
+func (d *Decoder) long1() (v int64, ok bool) {
+	p := d.p
+	if p < len(d.buf) && d.buf[p] < 0x80 {
 		d.p = p + 1
-		u := uint64(buf[p])
-		return int64(u>>1) ^ -int64(u&1), nil
+		u := int64(d.buf[p])
+		return u>>1 ^ -(u & 1), true
 	}
+	return 0, false
+}
+
+// long reads a zigzag varint.
+func (d *Decoder) long() (int64, error) {
+	if v, ok := d.long1(); ok {
+		return v, nil
+	}
+	return d.longSlow()
+}
+
+func (d *Decoder) longSlow() (int64, error) {
+	buf, p := d.buf, d.p
 	var u uint64
 	for i := uint(0); i < 10; i++ {
 		if p >= len(buf) {
@@ -327,6 +343,26 @@ func (d *Decoder) int() (int32, error) {
 // bytes reads a length-prefixed byte string, aliasing the payload. The
 // length is checked against what is left before anything is sliced.
 func (d *Decoder) bytes() ([]byte, error) {
+	if b, ok := d.bytes1(); ok {
+		return b, nil
+	}
+	return d.bytesSlow()
+}
+
+// bytes1 reads a byte string with a one-byte length that fits, the common
+// case, small enough to inline; ok is false (and nothing is read) otherwise.
+func (d *Decoder) bytes1() (b []byte, ok bool) {
+	p := d.p
+	if p < len(d.buf) && d.buf[p]&0x81 == 0 {
+		if end := p + 1 + int(d.buf[p]>>1); end <= len(d.buf) {
+			d.p = end
+			return d.buf[p+1 : end], true
+		}
+	}
+	return nil, false
+}
+
+func (d *Decoder) bytesSlow() ([]byte, error) {
 	n, err := d.long()
 	if err != nil {
 		return nil, err
@@ -434,12 +470,16 @@ again: // tail calls (union branches) loop here instead of recursing
 		}
 		d.p++
 	case oSkipVarint:
-		if _, err := d.long(); err != nil {
-			return d.fail(o, err)
+		if _, ok := d.long1(); !ok {
+			if _, err := d.longSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 	case oSkipBytes:
-		if _, err := d.bytes(); err != nil {
-			return d.fail(o, err)
+		if _, ok := d.bytes1(); !ok {
+			if _, err := d.bytesSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 	case oSkipFixed:
 		if _, err := d.fixed(o.n); err != nil {
@@ -466,9 +506,12 @@ again: // tail calls (union branches) loop here instead of recursing
 			}
 		}
 	case oSkipUnion, oUnion:
-		i, err := d.long()
-		if err != nil {
-			return d.fail(o, err)
+		i, ok := d.long1()
+		if !ok {
+			var err error
+			if i, err = d.longSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 		if i < 0 || i >= int64(len(o.kids)) {
 			return d.fail(o, fmt.Errorf("%w: union index %d of %d branches", ErrInvalidValue, i, len(o.kids)))
@@ -476,9 +519,12 @@ again: // tail calls (union branches) loop here instead of recursing
 		o = &o.kids[i]
 		goto again
 	case oOpt:
-		i, err := d.long()
-		if err != nil {
-			return d.fail(o, err)
+		i, ok := d.long1()
+		if !ok {
+			var err error
+			if i, err = d.longSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 		if i == int64(o.n) {
 			o.col.n++ // a null leaf: values fill lazily, the validity bit stays clear
@@ -591,9 +637,12 @@ again: // tail calls (union branches) loop here instead of recursing
 		c.f64 = append(c.f64, math.Float64frombits(binary.LittleEndian.Uint64(b)))
 		c.ok()
 	case oBytes:
-		b, err := d.bytes()
-		if err != nil {
-			return d.fail(o, err)
+		b, ok := d.bytes1()
+		if !ok {
+			var err error
+			if b, err = d.bytesSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 		c := o.col
 		if len(c.offs) != c.n+1 {
@@ -632,9 +681,12 @@ again: // tail calls (union branches) loop here instead of recursing
 		}
 		c.ok()
 	case oEnum:
-		i, err := d.long()
-		if err != nil {
-			return d.fail(o, err)
+		i, ok := d.long1()
+		if !ok {
+			var err error
+			if i, err = d.longSlow(); err != nil {
+				return d.fail(o, err)
+			}
 		}
 		if i < 0 || i >= int64(len(o.enumMap)) {
 			return d.fail(o, fmt.Errorf("%w: enum index %d of %d symbols", ErrInvalidValue, i, len(o.enumMap)))
