@@ -239,7 +239,24 @@ func bufFrom(mem memory.Allocator, b []byte) *memory.Buffer {
 	return buf
 }
 
-func asBytes[T int32 | int64 | uint64 | float32 | float64](s []T) []byte {
+// handoff returns the first n bytes of *s as an Arrow buffer. With the Go
+// allocator, whose buffers are plain garbage-collected slices, the buffer is
+// *s itself and the column starts a fresh slice of about the same capacity:
+// the batch costs one allocation per buffer and no copy. Any other
+// allocator gets a copy in memory it allocated, so that its accounting (and
+// memory.CheckedAllocator) sees every byte of the batch.
+func handoff[T byte | int8 | int32 | int64 | uint64 | float32 | float64](mem memory.Allocator, s *[]T, n int) *memory.Buffer {
+	b := asBytes(*s)[:n]
+	if _, ok := mem.(*memory.GoAllocator); !ok || n == 0 {
+		return bufFrom(mem, b)
+	}
+	buf := memory.NewBufferBytes(b)
+	c := len(*s)
+	*s = make([]T, 0, c+c/8)
+	return buf
+}
+
+func asBytes[T byte | int8 | int32 | int64 | uint64 | float32 | float64](s []T) []byte {
 	if len(s) == 0 {
 		return nil
 	}
@@ -307,7 +324,13 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 			ones += bits.OnesCount64(w)
 		}
 		if nulls = c.n - ones; nulls > 0 {
-			validity = bitmapWords(mem, c.vbits[:words], int(bitutil.BytesForBits(int64(c.n))))
+			nb := int(bitutil.BytesForBits(int64(c.n)))
+			if littleEndian {
+				c.vbits = c.vbits[:words]
+				validity = handoff(mem, &c.vbits, nb)
+			} else {
+				validity = bitmapWords(mem, c.vbits[:words], nb)
+			}
 		}
 	}
 	var bufs []*memory.Buffer
@@ -321,9 +344,9 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 		vals, _ := bitmapFrom(mem, c.u8)
 		bufs = []*memory.Buffer{validity, vals}
 	case cInt32:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32))}
 	case cDict:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32))}
 		b := array.NewStringBuilder(mem)
 		b.AppendValues(c.symbols, nil)
 		arr := b.NewArray()
@@ -332,20 +355,20 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 		dict.Retain()
 		arr.Release()
 	case cInt64:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.i64))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i64, 8*len(c.i64))}
 	case cFloat32:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.f32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.f32, 4*len(c.f32))}
 	case cFloat64:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.f64))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.f64, 8*len(c.f64))}
 	case cBinary:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs)), bufFrom(mem, c.data)}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs)), handoff(mem, &c.data, len(c.data))}
 	case cFixed:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, c.data)}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.data, len(c.data))}
 	case cList:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs))}
 		kids = []arrow.ArrayData{c.kids[0].finish(mem)}
 	case cMap:
-		bufs = []*memory.Buffer{validity, bufFrom(mem, asBytes(c.offs))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs))}
 		k, v := c.kids[0].finish(mem), c.kids[1].finish(mem)
 		entries := array.NewData(c.dt.(*arrow.MapType).Elem(), c.kids[0].n, []*memory.Buffer{nil}, []arrow.ArrayData{k, v}, 0, 0)
 		k.Release()
@@ -357,8 +380,7 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 			kids = append(kids, k.finish(mem))
 		}
 	case cUnion:
-		tids := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(c.tids))), len(c.tids))
-		bufs = []*memory.Buffer{nil, bufFrom(mem, tids), bufFrom(mem, asBytes(c.i32))}
+		bufs = []*memory.Buffer{nil, handoff(mem, &c.tids, len(c.tids)), handoff(mem, &c.i32, 4*len(c.i32))}
 		for _, k := range c.kids {
 			kids = append(kids, k.finish(mem))
 		}
