@@ -83,6 +83,7 @@ type vplan struct {
 	dag        []dnode
 	dagIDs     map[string]int32
 	clauseNode []int32
+	inner      int // and/or nodes in dag
 }
 
 // node interns a DAG node: and/or children are flattened (an AND child of
@@ -110,6 +111,9 @@ func (p *vplan) node(op vop, atom int32, kids []int32) int32 {
 		return id
 	}
 	id := int32(len(p.dag))
+	if op != vAtom {
+		p.inner++
+	}
 	p.dag = append(p.dag, dnode{op: op, atom: atom, kids: kids})
 	p.dagIDs[key] = id
 	return id
@@ -362,14 +366,20 @@ func (d *strDict) truthTable(judge func(string) bool) []bool {
 	return d.tab
 }
 
+// chunkWords is how many 64-row words of a batch the clause DAG is
+// evaluated over at a time: 2,048 rows, so that the inner nodes' bitsets of
+// a chunk stay in cache (the benchmark's 1,000 arms give ~1,300 nodes).
+const chunkWords = 32
+
 // vstate is the per-batch scratch of the vectorized engine, pooled by the
 // engine so that a batch allocates nothing in steady state.
 type vstate struct {
 	nw    int
-	slab  []uint64
+	slab  []uint64   // atom bitsets, whole batch
 	T     [][]uint64 // per atom: rows the atom is known true for
-	nodeT [][]uint64 // per DAG node (atoms alias T); nil when all-zero
-	pop   []int      // per DAG node: rows set
+	inner []uint64   // inner nodes' bitsets, one chunk each
+	nodeT [][]uint64 // per DAG node, current chunk (atoms alias T)
+	pop   []int      // per DAG node: nonzero words in the chunk (0: empty)
 	order []int32
 	known []uint64
 	valid []uint64
@@ -387,33 +397,21 @@ func (e *Engine) getState(n int) *vstate {
 	p := e.vec
 	nw := (n + 63) / 64
 	s.nw = nw
-	inner := 0
-	for _, d := range p.dag {
-		if d.op != vAtom {
-			inner++
-		}
-	}
-	need := nw * (len(p.atoms) + inner)
+	need := nw * len(p.atoms)
 	if cap(s.slab) < need {
 		s.slab = make([]uint64, need)
 	}
 	s.slab = s.slab[:need]
-	clear(s.slab[:nw*len(p.atoms)])
+	clear(s.slab)
 	s.T = slices.Grow(s.T[:0], len(p.atoms))[:len(p.atoms)]
 	for i := range s.T {
 		s.T[i] = s.slab[i*nw : (i+1)*nw : (i+1)*nw]
 	}
+	if in := p.inner * chunkWords; len(s.inner) < in {
+		s.inner = make([]uint64, in)
+	}
 	s.nodeT = slices.Grow(s.nodeT[:0], len(p.dag))[:len(p.dag)]
 	s.pop = slices.Grow(s.pop[:0], len(p.dag))[:len(p.dag)]
-	off := nw * len(p.atoms)
-	for i, d := range p.dag {
-		if d.op == vAtom {
-			s.nodeT[i] = s.T[d.atom]
-			continue
-		}
-		s.nodeT[i] = s.slab[off : off+nw : off+nw]
-		off += nw
-	}
 	s.known = slices.Grow(s.known[:0], nw)[:nw]
 	s.valid = slices.Grow(s.valid[:0], nw)[:nw]
 	for i := range s.dicts {
@@ -634,66 +632,66 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 		}
 	}
 
-	// Clause DAG, children before parents; T only (no negation above the
-	// atoms, so a clause holds exactly where its T bit is set).
-	for i := range p.dag {
-		d := &p.dag[i]
-		t := st.nodeT[i]
-		switch d.op {
-		case vAtom:
-			c := 0
-			for _, x := range t {
-				c += bits.OnesCount64(x)
+	// Clause DAG, children before parents, a chunk of rows at a time; T
+	// only (no negation above the atoms, so a clause holds exactly where
+	// its T bit is set). Matches of a chunk are emitted row-major: collected
+	// clause by clause (contiguous reads), then counting-sorted by row
+	// (stable, so clauses stay in compile order within a row).
+	nw := st.nw
+	tmp := st.tmp[:0]
+	if len(st.count) < chunkWords*64+1 {
+		st.count = make([]int, chunkWords*64+1)
+	}
+	count := st.count[:chunkWords*64+1]
+	for c0 := 0; c0 < nw; c0 += chunkWords {
+		c1 := min(c0+chunkWords, nw)
+		cw := c1 - c0
+		inner := 0
+		for i := range p.dag {
+			d := &p.dag[i]
+			var t []uint64
+			if d.op == vAtom {
+				t = T[d.atom][c0:c1:c1]
+			} else {
+				t = st.inner[inner*chunkWords : inner*chunkWords+cw : inner*chunkWords+cw]
+				inner++
 			}
-			st.pop[i] = c
-		case vAnd:
-			st.pop[i] = andWords(d.kids, st, t)
-		case vOr:
+			st.nodeT[i] = t
 			c := 0
-			first := true
-			for _, k := range d.kids {
-				if st.pop[k] == 0 {
-					continue
-				}
-				kt := st.nodeT[k]
-				if first {
-					copy(t, kt)
-					first = false
-					continue
-				}
-				for w := range t {
-					t[w] |= kt[w]
-				}
-			}
-			if !first {
+			switch d.op {
+			case vAtom:
 				for _, x := range t {
-					c += bits.OnesCount64(x)
+					if x != 0 {
+						c++
+					}
+				}
+			case vAnd:
+				c = andWords(d.kids, st, t)
+			case vOr:
+				clear(t)
+				for _, k := range d.kids {
+					if st.pop[k] == 0 {
+						continue
+					}
+					for w, x := range st.nodeT[k] {
+						t[w] |= x
+					}
+				}
+				for _, x := range t {
+					if x != 0 {
+						c++
+					}
 				}
 			}
 			st.pop[i] = c
 		}
-	}
-
-	// Emit row-major: per block of 4096 rows, collect the pairs clause by
-	// clause (contiguous reads), then counting-sort them by row (stable, so
-	// clauses stay in compile order within a row).
-	const blockWords = 64
-	nw := st.nw
-	tmp := st.tmp[:0]
-	if len(st.count) < blockWords*64+1 {
-		st.count = make([]int, blockWords*64+1)
-	}
-	count := st.count[:blockWords*64+1]
-	for w0 := 0; w0 < nw; w0 += blockWords {
-		w1 := min(w0+blockWords, nw)
 		tmp = tmp[:0]
 		for ci, node := range p.clauseNode {
 			if st.pop[node] == 0 {
 				continue
 			}
-			r := st.nodeT[node][w0:w1]
-			for k, x := range r {
-				base := int32((w0 + k) * 64)
+			for k, x := range st.nodeT[node] {
+				base := int32((c0 + k) * 64)
 				for ; x != 0; x &= x - 1 {
 					tmp = append(tmp, Hit{base + int32(bits.TrailingZeros64(x)), int32(ci)})
 				}
@@ -703,7 +701,7 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 			continue
 		}
 		clear(count)
-		base := int32(w0 * 64)
+		base := int32(c0 * 64)
 		for _, h := range tmp {
 			count[h.Row-base+1]++
 		}
@@ -723,8 +721,9 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 	return dst, st
 }
 
-// andWords ANDs the kids' bitsets into t, sparsest kid first, skipping the
-// remaining kids of a word as soon as it is zero; it returns the rows set.
+// andWords ANDs the kids' bitsets of the chunk into t, sparsest kid
+// first (an empty kid ends it at once); it returns how many words are
+// nonzero.
 func andWords(kids []int32, st *vstate, t []uint64) int {
 	ord := append(st.order[:0], kids...)
 	st.order = ord
@@ -733,43 +732,64 @@ func andWords(kids []int32, st *vstate, t []uint64) int {
 			return 0
 		}
 	}
-	slices.SortFunc(ord, func(a, b int32) int { return st.pop[a] - st.pop[b] })
+	for i := 1; i < len(ord); i++ { // insertion sort by density: few kids
+		for j := i; j > 0 && st.pop[ord[j]] < st.pop[ord[j-1]]; j-- {
+			ord[j], ord[j-1] = ord[j-1], ord[j]
+		}
+	}
+	// Branch-free over the words (the zero tests would mispredict).
 	c := 0
-	k0 := st.nodeT[ord[0]]
-	k1 := st.nodeT[ord[1]]
+	n := len(t)
+	k0 := st.nodeT[ord[0]][:n]
+	k1 := st.nodeT[ord[1]][:n]
 	rest := ord[2:]
 	switch len(rest) {
 	case 0:
 		for w := range t {
 			x := k0[w] & k1[w]
 			t[w] = x
-			c += bits.OnesCount64(x)
+			c += nonzero(x)
 		}
 	case 1:
-		k2 := st.nodeT[rest[0]]
+		k2 := st.nodeT[rest[0]][:n]
 		for w := range t {
-			x := k0[w] & k1[w]
-			if x != 0 {
-				x &= k2[w]
-			}
+			x := k0[w] & k1[w] & k2[w]
 			t[w] = x
-			c += bits.OnesCount64(x)
+			c += nonzero(x)
+		}
+	case 2:
+		k2, k3 := st.nodeT[rest[0]][:n], st.nodeT[rest[1]][:n]
+		for w := range t {
+			x := k0[w] & k1[w] & k2[w] & k3[w]
+			t[w] = x
+			c += nonzero(x)
+		}
+	case 3:
+		k2, k3, k4 := st.nodeT[rest[0]][:n], st.nodeT[rest[1]][:n], st.nodeT[rest[2]][:n]
+		for w := range t {
+			x := k0[w] & k1[w] & k2[w] & k3[w] & k4[w]
+			t[w] = x
+			c += nonzero(x)
 		}
 	default:
 		for w := range t {
-			x := k0[w] & k1[w]
-			for _, k := range rest {
-				if x == 0 {
-					break
-				}
-				x &= st.nodeT[k][w]
+			t[w] = k0[w] & k1[w]
+		}
+		for _, k := range rest {
+			kt := st.nodeT[k][:n]
+			for w := range t {
+				t[w] &= kt[w]
 			}
-			t[w] = x
-			c += bits.OnesCount64(x)
+		}
+		for _, x := range t {
+			c += nonzero(x)
 		}
 	}
 	return c
 }
+
+// nonzero is 1 if x != 0, else 0, without a branch.
+func nonzero(x uint64) int { return int((x | -x) >> 63) }
 
 // batchLeaves answers leaf truths from the atom bitsets of one batch row.
 type batchLeaves struct {
