@@ -788,6 +788,15 @@ func andWords(kids []int32, st *vstate, t []uint64) int {
 	return c
 }
 
+// b2u is 1 for true, else 0 (compiled without a branch).
+func b2u(b bool) uint64 {
+	var u uint64
+	if b {
+		u = 1
+	}
+	return u
+}
+
 // nonzero is 1 if x != 0, else 0, without a branch.
 func nonzero(x uint64) int { return int((x | -x) >> 63) }
 
@@ -855,33 +864,23 @@ func cmpWords[V ~int32 | ~float64](vals []V, valid []uint64, op criteria.Op, x f
 		switch op {
 		case criteria.OpGE:
 			for k, v := range vs {
-				if float64(v) >= x {
-					m |= 1 << uint(k)
-				}
+				m |= b2u(float64(v) >= x) << uint(k)
 			}
 		case criteria.OpGT:
 			for k, v := range vs {
-				if float64(v) > x {
-					m |= 1 << uint(k)
-				}
+				m |= b2u(float64(v) > x) << uint(k)
 			}
 		case criteria.OpLE:
 			for k, v := range vs {
-				if float64(v) <= x {
-					m |= 1 << uint(k)
-				}
+				m |= b2u(float64(v) <= x) << uint(k)
 			}
 		case criteria.OpLT:
 			for k, v := range vs {
-				if float64(v) < x {
-					m |= 1 << uint(k)
-				}
+				m |= b2u(float64(v) < x) << uint(k)
 			}
 		case criteria.OpEQ:
 			for k, v := range vs {
-				if float64(v) == x {
-					m |= 1 << uint(k)
-				}
+				m |= b2u(float64(v) == x) << uint(k)
 			}
 		}
 		m &= valid[w]
@@ -900,10 +899,10 @@ func tableWords(codes []uint16, tab []bool, t []uint64) {
 		base := w * 64
 		var m uint64
 		for k, c := range codes[base:min(base+64, n)] {
-			if c == 1<<16-1 || !tab[c] {
+			if c == 1<<16-1 { // overflowed dictionary: judged by the caller
 				continue
 			}
-			m |= 1 << uint(k)
+			m |= b2u(tab[c]) << uint(k)
 		}
 		t[w] = m
 	}
