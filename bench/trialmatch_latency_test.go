@@ -149,6 +149,7 @@ func BenchmarkTrialmatchLatency(b *testing.B) {
 	tick := time.Duration(trialmatchEnvInt("TRIALMATCH_LATENCY_TICK_MS", 1000)) * time.Millisecond
 	idle := time.Duration(trialmatchEnvInt("TRIALMATCH_LATENCY_IDLE_MS", 1000)) * time.Millisecond
 	warmup := time.Duration(trialmatchEnvInt("TRIALMATCH_LATENCY_WARMUP_SECONDS", 8)) * time.Second
+	defer trialmatchKeepExperiments()()
 	if !beam.Initialized() {
 		beam.Init()
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -195,6 +196,15 @@ func trialmatchCreateTopics(ctx context.Context, brokers []string, registryURL, 
 	return nil
 }
 
+// trialmatchKeepExperiments saves Beam's --experiments flag and returns
+// the function that restores it: runners.Run adds Prism's
+// prism_disable_sdf_split to it, which other benchmarks of this process
+// must not inherit.
+func trialmatchKeepExperiments() func() {
+	old := *jobopts.Experiments
+	return func() { *jobopts.Experiments = old }
+}
+
 // trialmatchCPU returns the process's user+system CPU time.
 func trialmatchCPU() time.Duration {
 	var ru syscall.Rusage
@@ -213,6 +223,7 @@ func trialmatchCPU() time.Duration {
 // its own approved_patients topic, and both active sets are checked against
 // the independent expectation.
 func BenchmarkTrialmatchPipeline(b *testing.B) {
+	defer trialmatchKeepExperiments()()
 	f := trialmatchSetup(b)
 	b.Logf("%d patients: %d facts (%.1f MB framed), %d trials, %d regulatory events",
 		trialmatchPatients(), f.produced.Facts, float64(f.produced.FactBytes)/1e6, f.produced.Trials, f.produced.Regulatory)
