@@ -137,6 +137,7 @@ type Engine struct {
 	clauses              []*clause
 	protocols            []string
 	vec                  *vplan
+	negText              map[*criteria.Genomic]string
 	pool                 sync.Pool // *vstate, per-batch scratch
 }
 
@@ -196,6 +197,12 @@ func Compile(trials []*criteria.Trial, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.vec = e.plan()
+	e.negText = map[*criteria.Genomic]string{}
+	for _, a := range e.vec.atoms {
+		if a.kind == akGenomic && a.gen.Negate {
+			e.negText[a.gen] = "!" + genomicText(a.gen)
+		}
+	}
 	return e, nil
 }
 
@@ -219,14 +226,19 @@ func (e *Engine) Clauses() int { return len(e.clauses) }
 // newMatch builds the Match of clause c for profile p, its reasons appended
 // to *arena (lt, when not nil, answers leaf truths without re-evaluating).
 func (e *Engine) newMatch(c *clause, p *Profile, arena *[]Reason, lt leafTruther) Match {
+	var m Match
+	e.fillMatch(&m, c, p, arena, lt)
+	return m
+}
+
+// fillMatch is newMatch into *m (no copy of the struct).
+func (e *Engine) fillMatch(m *Match, c *clause, p *Profile, arena *[]Reason, lt leafTruther) {
 	start := len(*arena)
 	*arena = e.reasons(*arena, c, p, lt)
-	return Match{
-		Tenant: p.Tenant, PatientID: p.PatientID, SampleID: p.SampleID,
-		ProtocolNo: c.trial.ProtocolNo, Level: c.level, StepCode: c.stepCode,
-		ArmCode: c.armCode, DoseLevel: c.doseCode, InternalID: c.internalID,
-		Suspended: c.suspended, Reasons: (*arena)[start:len(*arena):len(*arena)],
-	}
+	m.Tenant, m.PatientID, m.SampleID = p.Tenant, p.PatientID, p.SampleID
+	m.ProtocolNo, m.Level, m.StepCode = c.trial.ProtocolNo, c.level, c.stepCode
+	m.ArmCode, m.DoseLevel, m.InternalID = c.armCode, c.doseCode, c.internalID
+	m.Suspended, m.Reasons = c.suspended, (*arena)[start:len(*arena):len(*arena)]
 }
 
 // leafTruther reports whether leaf li of match path pi of clause c holds
@@ -280,7 +292,7 @@ func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []
 			}
 			genomic = true
 			if g.Negate {
-				out = append(out, Reason{Type: ReasonGenomic, Alteration: "!" + genomicText(g), MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: -1})
+				out = append(out, Reason{Type: ReasonGenomic, Alteration: e.negatedText(g), MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: -1})
 				continue
 			}
 			for vi := range p.Variants {
@@ -308,6 +320,15 @@ func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []
 		}
 	}
 	return out
+}
+
+// negatedText is the alteration text of a negated leaf, e.g. "!TP53
+// Structural Variation", rendered once at Compile for compiled leaves.
+func (e *Engine) negatedText(g *criteria.Genomic) string {
+	if t, ok := e.negText[g]; ok {
+		return t
+	}
+	return "!" + genomicText(g)
 }
 
 func matchLevel(g *criteria.Genomic) string {

@@ -513,7 +513,8 @@ func (e *Engine) materialize(b *batch, hits []Hit, lt *batchLeaves) []Match {
 		if lt != nil {
 			lt.row = int(h.Row)
 		}
-		out = append(out, e.newMatch(e.clauses[h.Clause], &prof, &arena, leaves))
+		out = out[:len(out)+1]
+		e.fillMatch(&out[len(out)-1], e.clauses[h.Clause], &prof, &arena, leaves)
 	}
 	return out
 }
