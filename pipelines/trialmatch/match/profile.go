@@ -6,6 +6,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
 )
 
 // PDL1LOINC is the LOINC code of PD-L1 by immune stain (83053-9).
@@ -333,18 +335,22 @@ func (b *batch) variant(j int) Variant {
 }
 
 // variantView is variant j for matching within the batch: like variant,
-// but Exon points into the record's buffer (no allocation).
-func (b *batch) variantView(j int) Variant {
-	v := Variant{
-		HugoSymbol: optStr(b.vHugo, j), VariantCategory: b.vCat.Value(j),
-		ProteinChange: optStr(b.vProt, j), VariantClassification: optStr(b.vClass, j),
-		CNVCall:     optStr(b.vCNV, j),
-		LeftPartner: optStr(b.vLeft, j), RightPartner: optStr(b.vRight, j),
-		SVComment: optStr(b.vComment, j), Signature: optStr(b.vSig, j),
-		SignatureStatus: optStr(b.vSigSt, j), Wildtype: b.vWild.Value(j),
+// but Exon points into the record's buffer (no allocation), and only the
+// fields variantMatches reads for category cat are set (SV partners and
+// comment for SVs, signature fields for signatures).
+func (b *batch) variantView(j int, cat string) Variant {
+	v := Variant{VariantCategory: cat}
+	if cat == string(criteria.Signature) {
+		v.Signature, v.SignatureStatus = optStr(b.vSig, j), optStr(b.vSigSt, j)
+		return v
 	}
+	v.HugoSymbol, v.ProteinChange, v.VariantClassification = optStr(b.vHugo, j), optStr(b.vProt, j), optStr(b.vClass, j)
+	v.CNVCall, v.Wildtype = optStr(b.vCNV, j), b.vWild.Value(j)
 	if b.vExon.IsValid(j) {
 		v.Exon = &b.vExon.Int32Values()[j]
+	}
+	if cat == string(criteria.SV) {
+		v.LeftPartner, v.RightPartner, v.SVComment = optStr(b.vLeft, j), optStr(b.vRight, j), optStr(b.vComment, j)
 	}
 	return v
 }

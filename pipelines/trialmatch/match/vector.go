@@ -593,7 +593,8 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 			reportRead := false
 			for j := lo; j < hi; j++ {
 				var c1, c2 []int32
-				switch cat := b.vCat.Value(j); cat {
+				cat := b.vCat.Value(j)
+				switch cat {
 				case string(criteria.SV):
 					c1 = p.svLeaf
 				case string(criteria.Signature):
@@ -614,7 +615,7 @@ func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
 						report = &st.rep[0]
 					}
 				}
-				v := b.variantView(j)
+				v := b.variantView(j, cat)
 				cand = append(append(cand[:0], c1...), c2...)
 				for _, id := range cand {
 					if e.variantMatches(p.atoms[id].gen, &v, report) {
