@@ -140,11 +140,23 @@ func optional(o *op) {
 	}
 }
 
+// setNull appends a null to every column in cols. Its n is 1 when all of
+// them are leaves or lists, whose null is a counter bump.
+func setNull(cols []*column, path string) op {
+	o := op{code: oSetNull, nulls: cols, path: path, n: 1}
+	for _, c := range cols {
+		if c.kind >= cStruct {
+			o.n = 0
+		}
+	}
+	return o
+}
+
 func nullOp(s *sink, path string) op {
 	if s.col != nil {
-		return op{code: oSetNull, nulls: []*column{s.col}, path: path}
+		return setNull([]*column{s.col}, path)
 	}
-	return op{code: oSetNull, nulls: s.all, path: path}
+	return setNull(s.all, path)
 }
 
 // promotable reports whether a writer primitive can be read as reader kind.
@@ -211,7 +223,7 @@ func (c *compiler) value(w, r *node, s *sink, path string) (op, error) {
 	o := op{col: col, path: path}
 	switch r.kind {
 	case kNull:
-		return op{code: oSetNull, nulls: []*column{col}, path: path}, nil
+		return setNull([]*column{col}, path), nil
 	case kBoolean:
 		o.code = oBool
 	case kInt:

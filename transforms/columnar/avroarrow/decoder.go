@@ -536,6 +536,14 @@ again: // tail calls (union branches) loop here instead of recursing
 		o = &o.kids[i]
 		goto again
 	case oSetNull:
+		if o.n == 1 {
+			// Leaves and lists only: each null is a counter bump (values
+			// fill lazily, the validity bit stays clear).
+			for _, c := range o.nulls {
+				c.n++
+			}
+			return nil
+		}
 		for _, c := range o.nulls {
 			if c.kind < cStruct {
 				// Leaves and lists fill their values lazily and a null
