@@ -15,18 +15,31 @@ import (
 
 // The vectorized engine evaluates every clause over a whole batch at once.
 // Each distinct criterion (an "atom": one clinical field criterion or one
-// genomic leaf) becomes two bitsets over the batch's rows, T (known true)
-// and F (known false); rows in neither are unknown. Clause trees are then
-// Kleene and/or over 64 rows per machine word:
+// genomic leaf) becomes a bitset over the batch's rows, T (known true).
+// Under Kleene logic a tree of and/or holds exactly where
 //
-//	AND: T = T1 & T2, F = F1 | F2      OR: T = T1 | T2, F = F1 & F2
+//	AND: T = T1 & T2      OR: T = T1 | T2
 //
-// Atoms are computed through indexes: the diagnosis column is looked up once
-// per row in a table (diagnosis name -> atoms it satisfies, precomputed from
-// the OncoTree expansion), and each finding of the batch's variant child
-// table only meets the genomic leaves of its gene (or of its category, for
-// structural variants and signatures). Reasons are then built, row by row,
-// only for the rows a clause holds for, by the same code as Rowwise.
+// is set (F, known false, only matters under a negation, and negation sits
+// inside the atoms: a negated genomic leaf is T = sequenced &^ hit), so
+// the hot path computes T only, 64 rows per machine word. Explain and
+// Rowwise keep the full three-valued evaluation.
+//
+// The clauses form one DAG in which identical atoms and subtrees (after
+// flattening and sorting and/or children) are a single node, evaluated once
+// per batch for every arm using it. The DAG runs a chunk of chunkWords
+// words at a time so that the inner nodes' bitsets stay in cache, and the
+// chunk's matches are emitted right after, in row-major order.
+//
+// Atoms are computed through indexes and typed kernels: the diagnosis
+// column is looked up once per row in a table (diagnosis name -> atoms it
+// satisfies, precomputed from the OncoTree expansion); each finding of the
+// batch's variant child table only meets the genomic leaves of its gene (or
+// of its category, for structural variants and signatures); numeric
+// criteria are comparison loops over the Arrow value buffers; string
+// criteria read a per-batch dictionary of the column. Reasons are then
+// built, row by row, only for the (row, clause) pairs that hold, by the
+// same code as Rowwise, reading leaf truths from the atom bitsets.
 
 type atomKind uint8
 
