@@ -19,7 +19,7 @@ import (
 
 func init() {
 	register.DoFn5x1[context.Context, string, func(*Event) bool, func(beam.EventTime, Event), func(deadletter.Record), error](&tableBatchFn{})
-	register.DoFn7x1[context.Context, int, func(*Event) bool, func(*Event) bool, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), func(int64), error](&shardBatchFn{})
+	register.DoFn6x1[context.Context, int, func(*Event) bool, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), func(int64), error](&shardBatchFn{})
 	register.Iter1[Event]()
 }
 
@@ -27,29 +27,46 @@ func init() {
 // Flink's BATCH runtime mode replaces keyed state and timers by grouping and
 // sorting. The open-trial table is computed per protocol from all its trial
 // versions and regulatory events at once; each patient shard receives all
-// its facts in one group and the open-trial changelog as a side input, and
-// replays both tick by tick in event-time order through the same engine as
+// its facts in one group together with the open-trial changelog (broadcast
+// to every shard), and replays both tick by tick in event-time order through the same engine as
 // the streaming stage. The results are the same; what is saved is the
 // runner round trip for every state read, write and timer.
 func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
-	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds(), PerShard: true}, in.Facts)
+	var dead []beam.PCollection
+	factEvents := in.ShardedFacts
+	if !factEvents.IsValid() {
+		var factDead beam.PCollection
+		factEvents, factDead = beam.ParDo2(s.Scope("KeyFacts"), cfg.factKeys(), in.Facts)
+		dead = append(dead, factDead)
+	}
 	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
 	regEvents := beam.ParDo(s.Scope("KeyRegulatory"), &regulatoryEventsFn{}, in.Regulatory)
 
 	tableIn := beam.GroupByKey(s.Scope("GroupByProtocol"), beam.Flatten(s, trialEvents, regEvents))
 	decisions, tableDead := beam.ParDo2(s.Scope("OpenTrials"), &tableBatchFn{}, tableIn)
 
-	shardIn := beam.GroupByKey(s.Scope("GroupByShard"), factEvents)
-	matches, matchDead, folded := beam.ParDo3(s.Scope("PatientViewMatchDecide"), &shardBatchFn{TickMillis: cfg.Tick.Milliseconds()},
-		shardIn, beam.SideInput{Input: decisions})
+	// The changelog joins each shard's group (broadcast to every shard, as
+	// in streaming) rather than arriving as a side input: Prism 2.77's
+	// scheduler busy-loops on an ordinary stage with a side input for as
+	// long as one of its bundles runs, which took a core away from the
+	// match stage for the whole of it.
+	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
+	shardIn := beam.GroupByKey(s.Scope("GroupByShard"), beam.Flatten(s, factEvents, broadcast))
+	matches, matchDead, folded := beam.ParDo3(s.Scope("PatientViewMatchDecide"), &shardBatchFn{TickMillis: cfg.Tick.Milliseconds()}, shardIn)
 
 	return Outputs{
 		Matches:     matches,
 		Decisions:   decisions,
-		DeadLetters: beam.Flatten(s, factDead, tableDead, matchDead),
+		DeadLetters: beam.Flatten(s, append(dead, tableDead, matchDead)...),
 		Folded:      folded,
 		Execution:   Batch,
 	}
+}
+
+// factKeys is the batch execution's fact keying: one JSON array of facts
+// per shard and bundle.
+func (c Config) factKeys() *factEventsFn {
+	return &factEventsFn{Shards: c.Shards, TickMillis: c.Tick.Milliseconds(), PerShard: true}
 }
 
 // tableBatchFn is the open-trial table of one protocol computed from all its
@@ -199,36 +216,37 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 	}
 }
 
-func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, batches func(*Event) bool, decisions func(*Event) bool,
+func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events func(*Event) bool,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) error {
 	parts := make([]*replay, len(f.engs))
 	for i := range parts {
 		parts[i] = &replay{byTick: map[int64][]item{}}
 	}
 	var ev Event
-	for batches(&ev) {
-		if ev.Kind != kindFacts {
-			return fmt.Errorf("trialmatch: shard %d got an event of kind %d, want a fact batch", shard, ev.Kind)
-		}
-		var facts []schemas.PatientFact
-		if err := json.Unmarshal(ev.Data, &facts); err != nil {
-			return fmt.Errorf("trialmatch: decode fact batch: %w", err)
-		}
-		for i := range facts {
-			ts := facts[i].EventTime.UnixMilli()
-			t := tickOf(ts, f.TickMillis)
-			r := parts[shardOf(facts[i].Tenant, facts[i].PatientID, len(parts)*1024)/1024]
-			r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
-		}
-	}
-	for decisions(&ev) {
-		d, err := ev.decision()
-		if err != nil {
-			return err
-		}
-		t := tickOf(ev.TS, f.TickMillis)
-		for _, r := range parts {
-			r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
+	for events(&ev) {
+		switch ev.Kind {
+		case kindFacts:
+			var facts []schemas.PatientFact
+			if err := json.Unmarshal(ev.Data, &facts); err != nil {
+				return fmt.Errorf("trialmatch: decode fact batch: %w", err)
+			}
+			for i := range facts {
+				ts := facts[i].EventTime.UnixMilli()
+				t := tickOf(ts, f.TickMillis)
+				r := parts[shardOf(facts[i].Tenant, facts[i].PatientID, len(parts)*1024)/1024]
+				r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
+			}
+		case kindDecision:
+			d, err := ev.decision()
+			if err != nil {
+				return err
+			}
+			t := tickOf(ev.TS, f.TickMillis)
+			for _, r := range parts {
+				r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
+			}
+		default:
+			return fmt.Errorf("trialmatch: shard %d got an event of kind %d, want a fact batch or an open-trial change", shard, ev.Kind)
 		}
 	}
 	var wg sync.WaitGroup

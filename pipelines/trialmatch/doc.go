@@ -38,8 +38,10 @@
 // the same records without state or timers, as Flink's BATCH runtime mode
 // does: the open-trial table of a protocol is computed from all its events
 // after a GroupByKey, and each shard's facts arrive in one group with the
-// open-trial changelog as a side input, replayed tick by tick through the
-// same engine. FromKafka picks Batch when it reads bounded. Batch outputs
+// open-trial changelog broadcast to every shard, replayed tick by tick
+// through the same engine. FromKafka picks Batch when it reads bounded, and
+// then reads patient_facts with kafkaio.ReadBatches, decoding and keying a
+// whole fetch in one stage (one runner element per fetch, not per record). Batch outputs
 // leave global-window groups, so event-time windows downstream would see
 // them as late: Sinks computes digests with digest.Grouped after Batch.
 //

@@ -81,20 +81,33 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
 		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name}, recs)
 	}
-	fRecs, fDead := read("Facts", t.Facts, schemas.PatientFacts)
 	tRecs, tDead := read("Trials", t.Trials, schemas.Trials)
 	rRecs, rDead := read("Regulatory", t.Regulatory, schemas.Regulatory)
-
-	facts, fDead2 := beam.ParDo2(s, &toFactFn{}, fRecs)
 	trials, tDead2 := beam.ParDo2(s, &toTrialFn{}, tRecs)
 	regs, rDead2 := beam.ParDo2(s, &toRegulatoryFn{}, rRecs)
+	dead := []beam.PCollection{tDead, rDead, tDead2, rDead2}
 
-	cfg := kc.Pipeline
+	cfg := kc.Pipeline.withDefaults()
 	if cfg.Execution == Auto && !kc.Unbounded {
 		cfg.Execution = Batch
 	}
-	out := Build(s, Inputs{Facts: facts, Trials: trials, Regulatory: regs}, cfg)
-	out.DeadLetters = beam.Flatten(s, out.DeadLetters, fDead, tDead, rDead, fDead2, tDead2, rDead2)
+	in := Inputs{Trials: trials, Regulatory: regs}
+	if cfg.Execution == Batch {
+		// Facts, the large source, cross the runner a fetch at a time:
+		// read, decode, convert and key in one stage over record batches.
+		fs := s.Scope("Facts")
+		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
+		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys()}, batches)
+		in.ShardedFacts = sharded
+		dead = append(dead, fDead)
+	} else {
+		fRecs, fDead := read("Facts", t.Facts, schemas.PatientFacts)
+		facts, fDead2 := beam.ParDo2(s, &toFactFn{}, fRecs)
+		in.Facts = facts
+		dead = append(dead, fDead, fDead2)
+	}
+	out := Build(s, in, cfg)
+	out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
 
 	ws := s.Scope("WriteApproved")
 	recs := beam.ParDo(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)

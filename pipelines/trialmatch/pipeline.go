@@ -114,6 +114,11 @@ func (c Config) withDefaults() Config {
 // schemas.PatientFact, schemas.Trial and schemas.RegulatoryEvent values.
 type Inputs struct {
 	Facts, Trials, Regulatory beam.PCollection
+	// ShardedFacts, when valid, replaces Facts in batch execution: facts
+	// already validated and keyed by shard (KV<int, Event>, one JSON array
+	// of facts per element), as FromKafka makes them from record batches.
+	// Streaming execution ignores it.
+	ShardedFacts beam.PCollection
 }
 
 // Outputs are what the pipeline produces.

@@ -99,7 +99,7 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit
 		if !errors.As(err, &de) {
 			return err // the registry is unreachable: fail and retry the bundle
 		}
-		deadletter.Emit(ctx, dead, reject(fn.Stage, err, rec, id, fn.InlinePayload))
+		deadletter.Emit(ctx, dead, Reject(fn.Stage, err, rec, id, fn.InlinePayload))
 		return nil
 	}
 	rec.Value = body
@@ -107,7 +107,13 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit
 	return nil
 }
 
-func reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {
+// Reject is the dead letter of Kafka record rec that stage could not decode
+// (err, ideally a *deadletter.Error, says why; id is the writer schema id when
+// known, else 0): it names the record's topic, partition and offset and
+// holds its payload inline, or only a reference and SHA-256 of it (payloads
+// may carry PHI). Transforms that decode batches of records use it to
+// dead-letter exactly as Decode does.
+func Reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {
 	opts := []deadletter.Option{deadletter.From(deadletter.Source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset})}
 	if id != 0 {
 		opts = append(opts, deadletter.WithSchemaID(int32(id)))
@@ -177,7 +183,7 @@ func (fn *encodeFn) Setup() error {
 func (fn *encodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(kafkaio.Record), dead func(deadletter.Record)) error {
 	framed, err := fn.enc.AppendBody(nil, rec.Value)
 	if err != nil {
-		deadletter.Emit(ctx, dead, reject(fn.Stage, err, rec, 0, false))
+		deadletter.Emit(ctx, dead, Reject(fn.Stage, err, rec, 0, false))
 		return nil
 	}
 	rec.Topic, rec.Partition, rec.Offset, rec.Value = fn.Topic, -1, -1, framed
