@@ -348,7 +348,13 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 			at[i] = msTime(p.LastFact)
 		}
 	}
-	verdicts, err := cat.Verdicts(e.mem, profiles, at)
+	// Reasons only for protocols a patient has no published match for: the
+	// ledger keeps published ones as they are.
+	known := func(i int, protocol string) bool {
+		_, ok := c.patients[keys[i]].Ledger.Active[protocol]
+		return ok
+	}
+	verdicts, err := cat.VerdictsKnown(e.mem, profiles, at, known)
 	if err != nil {
 		return nil, false, 0, err
 	}

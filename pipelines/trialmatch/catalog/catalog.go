@@ -112,8 +112,30 @@ func (c *Catalog) OpenArms() map[string][]string { return c.open }
 func (c *Catalog) Protocols() int { return len(c.engine.Protocols()) }
 
 // Verdicts evaluates a batch of profiles (vectorised over Arrow) and returns
-// one verdict per profile, in the order given, at event time at.
+// one verdict per profile, in the order given, at event time at. Every
+// eligibility carries its reasons; VerdictsKnown skips the ones a caller
+// will not read.
 func (c *Catalog) Verdicts(mem memory.Allocator, profiles []match.Profile, at []time.Time) ([]decide.Verdict, error) {
+	return c.VerdictsKnown(mem, profiles, at, nil)
+}
+
+// Known says whether profile i of a batch already has a published match for
+// protocol. A nil Known knows of none.
+type Known func(i int, protocol string) bool
+
+// RowwiseBelow is the batch size under which VerdictsKnown evaluates
+// profiles one at a time over Go structs instead of building an Arrow
+// record: for a handful of profiles (a tick's changed patients) building the
+// record costs more than the row-at-a-time evaluation it would save. Both
+// give the same matches (the match package's conformance tests).
+const RowwiseBelow = 16
+
+// VerdictsKnown is Verdicts where the eligibilities of protocols known
+// (already published for that profile) come without reasons: the decide
+// ledger keeps a published match as it is and never reads them, and
+// building reasons costs far more than finding the matches. The vectorised
+// path finds the hits first and builds reasons only for the others.
+func (c *Catalog) VerdictsKnown(mem memory.Allocator, profiles []match.Profile, at []time.Time, known Known) ([]decide.Verdict, error) {
 	if len(at) != len(profiles) {
 		return nil, fmt.Errorf("catalog: %d profiles but %d event times", len(profiles), len(at))
 	}
@@ -126,22 +148,59 @@ func (c *Catalog) Verdicts(mem memory.Allocator, profiles []match.Profile, at []
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
 		return out, nil
 	}
+	add := func(i int, m *match.Match, withReasons bool) {
+		e := decide.Eligible{
+			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
+			TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
+		}
+		if withReasons {
+			e.Reasons = reasons(m.Reasons)
+		}
+		out[i].Eligible = append(out[i].Eligible, e)
+	}
+	if len(profiles) < RowwiseBelow {
+		for _, m := range c.engine.Rowwise(profiles) {
+			i, ok := index[m.Tenant+"\x00"+m.PatientID]
+			if !ok {
+				return nil, fmt.Errorf("catalog: engine returned a match for a patient not in the batch")
+			}
+			add(i, &m, known == nil || !known(i, m.ProtocolNo))
+		}
+		return out, nil
+	}
 	rec := match.BuildProfiles(mem, profiles)
 	defer rec.Release()
-	ms, err := c.engine.MatchBatch(rec)
+	hits, err := c.engine.MatchBatchHits(rec, nil)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	for _, m := range ms {
-		i, ok := index[m.Tenant+"\x00"+m.PatientID]
-		if !ok {
-			return nil, fmt.Errorf("catalog: engine returned a match for a patient not in the batch")
+	targets := make([]match.Match, len(hits))
+	need := make([]bool, len(hits))
+	var want []match.Hit
+	for k, h := range hits {
+		if targets[k], err = c.engine.Target(h.Clause); err != nil {
+			return nil, fmt.Errorf("catalog: %w", err)
 		}
-		out[i].Eligible = append(out[i].Eligible, decide.Eligible{
-			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
-			TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
-			Reasons: reasons(m.Reasons),
-		})
+		if int(h.Row) >= len(profiles) {
+			return nil, fmt.Errorf("catalog: engine returned a hit on row %d of %d", h.Row, len(profiles))
+		}
+		if known == nil || !known(int(h.Row), targets[k].ProtocolNo) {
+			need[k] = true
+			want = append(want, h)
+		}
+	}
+	ms, err := c.engine.Matches(rec, want)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: %w", err)
+	}
+	next := 0
+	for k, h := range hits {
+		if need[k] {
+			add(int(h.Row), &ms[next], true)
+			next++
+			continue
+		}
+		add(int(h.Row), &targets[k], false)
 	}
 	return out, nil
 }

@@ -1,0 +1,20 @@
+package match
+
+import "fmt"
+
+// Target is what compiled clause clause (a Hit's Clause) matches: a Match
+// with the trial's fields set (protocol, level, step, arm, dose level,
+// internal id, suspension) and neither patient nor reasons. With it a
+// caller of MatchBatchHits can tell which protocol a hit is for without
+// building reasons, and build them with Matches only for the hits it needs
+// them for (new matches, say).
+func (e *Engine) Target(clause int32) (Match, error) {
+	if clause < 0 || int(clause) >= len(e.clauses) {
+		return Match{}, fmt.Errorf("match: clause %d out of range (%d clauses)", clause, len(e.clauses))
+	}
+	c := e.clauses[clause]
+	return Match{
+		ProtocolNo: c.trial.ProtocolNo, Level: c.level, StepCode: c.stepCode,
+		ArmCode: c.armCode, DoseLevel: c.doseCode, InternalID: c.internalID, Suspended: c.suspended,
+	}, nil
+}
