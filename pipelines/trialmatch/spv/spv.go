@@ -3,6 +3,8 @@ package spv
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -71,7 +73,7 @@ func (s *State) Apply(f *schemas.PatientFact) (bool, error) {
 		s.Times[attr] = t
 		return true
 	}
-	before := fingerprint(p)
+	before := snapshot(p)
 	switch f.Kind {
 	case schemas.KindDemographics:
 		if d := f.Demographics; d != nil && newer("demographics") {
@@ -108,7 +110,7 @@ func (s *State) Apply(f *schemas.PatientFact) (bool, error) {
 	default:
 		return false, fmt.Errorf("spv: fact %s has kind %q with no detail the profile uses", f.FactID, f.Kind)
 	}
-	return fingerprint(p) != before, nil
+	return !reflect.DeepEqual(&before, p), nil
 }
 
 func (s *State) applyMarker(m *schemas.TumorMarker, newer func(string) bool) {
@@ -236,10 +238,12 @@ func deref(s *string) string {
 	return *s
 }
 
-// fingerprint is a cheap change detector over what matching reads.
-func fingerprint(p *match.Profile) string {
-	b, _ := json.Marshal(p)
-	return string(b)
+// snapshot copies p for change detection: Apply mutates variants in place
+// but replaces, never mutates, what the other pointers point to.
+func snapshot(p *match.Profile) match.Profile {
+	c := *p
+	c.Variants = slices.Clone(p.Variants)
+	return c
 }
 
 // Marshal encodes the state for Beam state storage.
