@@ -3,6 +3,7 @@ package trialmatch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -175,8 +176,10 @@ func (f *shardBatchFn) Setup() {
 		n = runtime.GOMAXPROCS(0)
 	}
 	f.engs = make([]*engine, n)
+	mu := &sync.Mutex{}
 	for i := range f.engs {
 		f.engs[i] = newEngine()
+		f.engs[i].metrics = mu
 	}
 }
 
@@ -222,20 +225,15 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 	for i := range parts {
 		parts[i] = &replay{byTick: map[int64][]item{}}
 	}
-	var ev Event
+	var (
+		ev    Event
+		raw   [][]byte // fact arrays, decoded on the workers below
+		facts [][]schemas.PatientFact
+	)
 	for events(&ev) {
 		switch ev.Kind {
 		case kindFacts:
-			var facts []schemas.PatientFact
-			if err := json.Unmarshal(ev.Data, &facts); err != nil {
-				return fmt.Errorf("trialmatch: decode fact batch: %w", err)
-			}
-			for i := range facts {
-				ts := facts[i].EventTime.UnixMilli()
-				t := tickOf(ts, f.TickMillis)
-				r := parts[shardOf(facts[i].Tenant, facts[i].PatientID, len(parts)*1024)/1024]
-				r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &facts[i]})
-			}
+			raw = append(raw, ev.Data)
 		case kindDecision:
 			d, err := ev.decision()
 			if err != nil {
@@ -247,6 +245,33 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 			}
 		default:
 			return fmt.Errorf("trialmatch: shard %d got an event of kind %d, want a fact batch or an open-trial change", shard, ev.Kind)
+		}
+	}
+	facts = make([][]schemas.PatientFact, len(raw))
+	errs := make([]error, len(parts))
+	var dec sync.WaitGroup
+	for w := range parts {
+		dec.Add(1)
+		go func() {
+			defer dec.Done()
+			for i := w; i < len(raw); i += len(parts) {
+				if err := json.Unmarshal(raw[i], &facts[i]); err != nil {
+					errs[w] = fmt.Errorf("trialmatch: shard %d: decode fact batch: %w", shard, err)
+					return
+				}
+			}
+		}()
+	}
+	dec.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, fs := range facts {
+		for i := range fs {
+			ts := fs[i].EventTime.UnixMilli()
+			t := tickOf(ts, f.TickMillis)
+			r := parts[shardOf(fs[i].Tenant, fs[i].PatientID, len(parts)*1024)/1024]
+			r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &fs[i]})
 		}
 	}
 	var wg sync.WaitGroup

@@ -69,6 +69,19 @@ type engine struct {
 	cats  map[string]*catalog.Catalog
 	parse *catalog.Cache
 	mem   memory.Allocator
+	// metrics, when set, serialises Beam metric updates: Beam's per-bundle
+	// metric store is not safe for concurrent use, and batch execution runs
+	// several engines in one bundle.
+	metrics *sync.Mutex
+}
+
+// meter runs f, which updates Beam metrics, under e.metrics.
+func (e *engine) meter(f func()) {
+	if e.metrics != nil {
+		e.metrics.Lock()
+		defer e.metrics.Unlock()
+	}
+	f()
 }
 
 func newEngine() *engine {
@@ -91,12 +104,17 @@ func (c *shardCache) fingerprint() {
 		protocols = append(protocols, p)
 	}
 	sort.Strings(protocols)
+	// Every field a catalog depends on, except the CTML text: a trial
+	// version's text is fixed by (protocol, version), which is also how the
+	// catalog's parse cache knows it, and hashing kilobytes of CTML per
+	// table change and shard cost more than the rest of the fingerprint.
 	h := sha256.New()
 	for _, p := range protocols {
-		b, _ := json.Marshal(c.table[p])
-		h.Write(b)
+		d := c.table[p]
+		fmt.Fprintf(h, "%q %t %q %d %q %q %q %q %d\n", d.ProtocolNo, d.Open, d.Why, d.Version, d.CTMLFormat,
+			d.ApprovalReference, d.ClosedArms, d.Sites, len(d.CTML))
 	}
-	c.tableKey = fmt.Sprintf("%x", h.Sum(nil)[:8])
+	c.tableKey = fmt.Sprintf("%x", h.Sum(nil)[:16])
 }
 
 func newShardFn(tick time.Duration) *shardFn {
@@ -282,6 +300,15 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 		return events[i].kind < events[j].kind
 	})
 	dirty = map[string]bool{}
+	var viewIn int64
+	defer func() {
+		if viewIn > 0 {
+			e.meter(func() {
+				stageView.In(ctx, viewIn)
+				stageView.Out(ctx, nFolded)
+			})
+		}
+	}()
 	for _, ev := range events {
 		switch ev.kind {
 		case kindDecision:
@@ -295,16 +322,17 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 				p = &patient{}
 				c.patients[k] = p
 			}
-			stageView.In(ctx, 1)
+			viewIn++
 			changed, err := p.View.Apply(fact)
 			if err != nil {
-				stageView.DeadLetter(ctx, string(deadletter.InvalidRecord))
-				deadletter.Emit(ctx, dead, deadletter.New("trialmatch.PatientView",
-					deadletter.Errorf(deadletter.InvalidRecord, "fact %s: %w", fact.FactID, err),
-					deadletter.WithTenant(fact.Tenant)))
+				e.meter(func() {
+					stageView.DeadLetter(ctx, string(deadletter.InvalidRecord))
+					deadletter.Emit(ctx, dead, deadletter.New("trialmatch.PatientView",
+						deadletter.Errorf(deadletter.InvalidRecord, "fact %s: %w", fact.FactID, err),
+						deadletter.WithTenant(fact.Tenant)))
+				})
 				continue
 			}
-			stageView.Out(ctx, 1)
 			nFolded++
 			if ev.ts > p.LastFact {
 				p.LastFact = ev.ts
@@ -358,26 +386,32 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 	if err != nil {
 		return nil, false, 0, err
 	}
-	stageMatch.In(ctx, int64(len(profiles)))
-	stageMatch.Out(ctx, int64(len(verdicts)))
 	wall := time.Now().UTC()
+	var published []schemas.ApprovedPatient
 	for i, v := range verdicts {
 		k := keys[i]
 		p := c.patients[k]
-		stageDecide.In(ctx, 1)
 		recs := p.Ledger.Apply(v, wall)
 		for i := range recs {
-			r := &recs[i]
-			stageDecide.Match(ctx, r)
-			stageDecide.Out(ctx, 1)
-			if r.RetractionReason != nil {
-				beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
-			}
-			emit(beam.EventTime(tick), *r)
+			emit(beam.EventTime(tick), recs[i])
 		}
+		published = append(published, recs...)
 		if len(recs) > 0 {
 			dirty[k] = true
 		}
 	}
+	e.meter(func() {
+		stageMatch.In(ctx, int64(len(profiles)))
+		stageMatch.Out(ctx, int64(len(verdicts)))
+		stageDecide.In(ctx, int64(len(verdicts)))
+		stageDecide.Out(ctx, int64(len(published)))
+		for i := range published {
+			r := &published[i]
+			stageDecide.Match(ctx, r)
+			if r.RetractionReason != nil {
+				beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
+			}
+		}
+	})
 	return dirty, tableChanged, nFolded, nil
 }
