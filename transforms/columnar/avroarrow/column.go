@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -60,11 +61,28 @@ type column struct {
 	fieldCols []*column // struct: per reader field index, nil when not projected
 	nullKid   int       // union: index of the null child, -1 when none
 	symbols   []string  // dict
+
+	spare [nSlots]*recycler // per buffer role: buffers of released batches (Go allocator)
 }
+
+// Buffer roles of a column, each with its own recycler (a recycled buffer
+// goes back to the role, and so the element type, it was handed off from).
+const (
+	sVbits = iota
+	sI32
+	sI64
+	sF32
+	sF64
+	sData
+	sOffs
+	sTids
+	nSlots
+)
 
 func (c *column) reset() {
 	c.n = 0
-	clear(c.vbits)
+	// Validity words are cleared as they are extended (ok, finish), so
+	// old bits need no clearing here.
 	c.vbits = c.vbits[:0]
 	c.u8 = c.u8[:0]
 	c.i32 = c.i32[:0]
@@ -241,26 +259,93 @@ func bufFrom(mem memory.Allocator, b []byte) *memory.Buffer {
 
 // handoff returns the first n bytes of *s as an Arrow buffer. With the Go
 // allocator, whose buffers are plain garbage-collected slices, the buffer is
-// *s itself and the column starts a fresh slice of about the same capacity:
-// the batch costs one allocation per buffer and no copy. Any other
-// allocator gets a copy in memory it allocated, so that its accounting (and
+// *s itself and the column continues in a buffer of a batch that has been
+// released (see recycler), or else in a fresh slice of about the same
+// capacity: the batch costs no copy, and in steady state with batches that
+// are released no allocation and no zeroing either. Any other allocator gets
+// a copy in memory it allocated, so that its accounting (and
 // memory.CheckedAllocator) sees every byte of the batch.
-func handoff[T byte | int8 | int32 | int64 | uint64 | float32 | float64](mem memory.Allocator, s *[]T, n int) *memory.Buffer {
+func handoff[T byte | int8 | int32 | int64 | uint64 | float32 | float64](mem memory.Allocator, s *[]T, n int, r **recycler) *memory.Buffer {
 	b := asBytes(*s)[:n]
 	if _, ok := mem.(*memory.GoAllocator); !ok || n == 0 {
 		return bufFrom(mem, b)
 	}
-	buf := memory.NewBufferBytes(b)
+	if *r == nil {
+		*r = &recycler{}
+	}
+	buf := memory.NewBufferWithAllocator(b, *r)
 	c := len(*s)
-	*s = make([]T, 0, c+c/8)
+	if spare := (*r).take(c * int(unsafe.Sizeof((*s)[0]))); spare != nil {
+		*s = fromBytes[T](spare)
+	} else {
+		*s = make([]T, 0, c+c/8)
+	}
 	return buf
 }
 
+// recycler is the memory.Allocator of the buffers a column hands off to a
+// batch with the Go allocator: releasing the batch frees them into a short
+// list, and the column takes one back for a later batch instead of
+// allocating (and zeroing) a new one. A batch that is never released is
+// garbage collected as with the Go allocator. Batches may be released on
+// any goroutine.
+type recycler struct {
+	mu   sync.Mutex
+	free [][]byte // full-capacity views of released buffers
+}
+
+// maxSpare bounds the released buffers a recycler keeps.
+const maxSpare = 2
+
+var goAlloc = memory.NewGoAllocator()
+
+// Allocate and Reallocate serve Arrow code that resizes a buffer (which
+// batches never do): plain Go memory.
+func (r *recycler) Allocate(n int) []byte             { return goAlloc.Allocate(n) }
+func (r *recycler) Reallocate(n int, b []byte) []byte { return goAlloc.Reallocate(n, b) }
+
+// Free keeps a released buffer for reuse.
+func (r *recycler) Free(b []byte) {
+	if cap(b) == 0 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%8 != 0 {
+		return
+	}
+	r.mu.Lock()
+	if len(r.free) < maxSpare {
+		r.free = append(r.free, b[:0])
+	}
+	r.mu.Unlock()
+}
+
+// take returns a released buffer of at least n bytes' capacity, or nil.
+// Smaller ones are dropped: the column has outgrown them.
+func (r *recycler) take(n int) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.free) > 0 {
+		b := r.free[len(r.free)-1]
+		r.free[len(r.free)-1] = nil
+		r.free = r.free[:len(r.free)-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return nil
+}
+
+// asBytes views s, up to its capacity, as bytes of its length.
 func asBytes[T byte | int8 | int32 | int64 | uint64 | float32 | float64](s []T) []byte {
-	if len(s) == 0 {
+	if cap(s) == 0 {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(s[0])))
+	size := int(unsafe.Sizeof(s[:1][0]))
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), cap(s)*size)[:len(s)*size]
+}
+
+// fromBytes views a buffer that asBytes made of a []T as an empty []T of
+// the same capacity.
+func fromBytes[T byte | int8 | int32 | int64 | uint64 | float32 | float64](b []byte) []T {
+	var zero T
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), cap(b)/int(unsafe.Sizeof(zero)))[:0]
 }
 
 // littleEndian: a []uint64 in memory is then laid out as an Arrow bitmap.
@@ -327,7 +412,7 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 			nb := int(bitutil.BytesForBits(int64(c.n)))
 			if littleEndian {
 				c.vbits = c.vbits[:words]
-				validity = handoff(mem, &c.vbits, nb)
+				validity = handoff(mem, &c.vbits, nb, &c.spare[sVbits])
 			} else {
 				validity = bitmapWords(mem, c.vbits[:words], nb)
 			}
@@ -344,9 +429,9 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 		vals, _ := bitmapFrom(mem, c.u8)
 		bufs = []*memory.Buffer{validity, vals}
 	case cInt32:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32), &c.spare[sI32])}
 	case cDict:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i32, 4*len(c.i32), &c.spare[sI32])}
 		b := array.NewStringBuilder(mem)
 		b.AppendValues(c.symbols, nil)
 		arr := b.NewArray()
@@ -355,20 +440,20 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 		dict.Retain()
 		arr.Release()
 	case cInt64:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.i64, 8*len(c.i64))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.i64, 8*len(c.i64), &c.spare[sI64])}
 	case cFloat32:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.f32, 4*len(c.f32))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.f32, 4*len(c.f32), &c.spare[sF32])}
 	case cFloat64:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.f64, 8*len(c.f64))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.f64, 8*len(c.f64), &c.spare[sF64])}
 	case cBinary:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs)), handoff(mem, &c.data, len(c.data))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs), &c.spare[sOffs]), handoff(mem, &c.data, len(c.data), &c.spare[sData])}
 	case cFixed:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.data, len(c.data))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.data, len(c.data), &c.spare[sData])}
 	case cList:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs), &c.spare[sOffs])}
 		kids = []arrow.ArrayData{c.kids[0].finish(mem)}
 	case cMap:
-		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs))}
+		bufs = []*memory.Buffer{validity, handoff(mem, &c.offs, 4*len(c.offs), &c.spare[sOffs])}
 		k, v := c.kids[0].finish(mem), c.kids[1].finish(mem)
 		entries := array.NewData(c.dt.(*arrow.MapType).Elem(), c.kids[0].n, []*memory.Buffer{nil}, []arrow.ArrayData{k, v}, 0, 0)
 		k.Release()
@@ -380,7 +465,7 @@ func (c *column) finish(mem memory.Allocator) arrow.ArrayData {
 			kids = append(kids, k.finish(mem))
 		}
 	case cUnion:
-		bufs = []*memory.Buffer{nil, handoff(mem, &c.tids, len(c.tids)), handoff(mem, &c.i32, 4*len(c.i32))}
+		bufs = []*memory.Buffer{nil, handoff(mem, &c.tids, len(c.tids), &c.spare[sTids]), handoff(mem, &c.i32, 4*len(c.i32), &c.spare[sI32])}
 		for _, k := range c.kids {
 			kids = append(kids, k.finish(mem))
 		}

@@ -241,7 +241,9 @@ func (d *Decoder) ArrowBytes() int {
 
 // Flush returns the rows appended since the last Flush as a record batch,
 // allocated from the decoder's allocator, and starts a new batch. It returns
-// nil when there are no rows. The caller must Release the batch.
+// nil when there are no rows. The caller must Release the batch, and may do
+// so on any goroutine; with the Go allocator its buffers then carry a later
+// batch, so nothing read from it may be used after Release.
 func (d *Decoder) Flush() arrow.RecordBatch {
 	if d.rows == 0 {
 		return nil

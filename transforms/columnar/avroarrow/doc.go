@@ -13,8 +13,13 @@
 // Values are appended to plain Go slices that keep their capacity from batch
 // to batch, so steady-state decoding allocates nothing per record; Flush
 // copies them into Arrow buffers from the configured allocator and returns an
-// arrow.RecordBatch. A record that fails to decode appends nothing: every
-// column is cut back to the last whole row.
+// arrow.RecordBatch. With the Go allocator Flush copies nothing: the slices
+// become the batch's buffers, and when the batch is released they come back
+// to the decoder for a later batch (a batch that is never released is
+// garbage collected). As with any Arrow allocator, values read from a batch
+// (strings included, which alias the buffers) are valid until it is
+// released. A record that fails to decode appends nothing: every column is
+// cut back to the last whole row.
 //
 // Type mapping: boolean, int, long, float, double, bytes, string and fixed map
 // to their Arrow counterparts; date to Date32, time-millis to Time32(ms),
