@@ -177,16 +177,31 @@ func (c *column) fill() {
 	case cFixed:
 		extend(&c.data, c.n*c.width)
 	case cBinary, cList, cMap:
-		// Empty values repeat the last offset (binary: the data length,
-		// which equals it).
-		if old := len(c.offs); old < c.n+1 {
-			last := c.offs[old-1]
-			extend(&c.offs, c.n+1)
-			for i := old; i < len(c.offs); i++ {
-				c.offs[i] = last
-			}
+		if len(c.offs) < c.n+1 {
+			c.fillOffs()
 		}
 	}
+}
+
+// fillOffs brings the offsets of a binary, list or map column up to its
+// entry count: empty values repeat the last offset (binary: the data
+// length, which equals it). The new offsets are written once, not cleared
+// first.
+func (c *column) fillOffs() {
+	offs, n := c.offs, c.n+1
+	old := len(offs)
+	if n <= old {
+		return
+	}
+	if n > cap(offs) {
+		offs = slices.Grow(offs, n-old)
+	}
+	offs = offs[:n]
+	last := offs[old-1]
+	for i := old; i < len(offs); i++ {
+		offs[i] = last
+	}
+	c.offs = offs
 }
 
 // truncate cuts the column back to n entries. Children are cut even when

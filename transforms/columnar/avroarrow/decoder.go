@@ -656,13 +656,26 @@ again: // tail calls (union branches) loop here instead of recursing
 		}
 		c := o.col
 		if len(c.offs) != c.n+1 {
-			c.fill()
+			c.fillOffs()
 		}
-		c.data = append(c.data, b...)
-		if len(c.data) > math.MaxInt32 {
+		data := c.data
+		if n := len(data); len(b) <= 16 && cap(b) >= 16 && cap(data)-n >= 16 {
+			// A short string is copied as two 8-byte words, without a
+			// memmove call: both slices have the room (beyond their
+			// lengths, within their capacities), and only len(b) bytes
+			// are kept.
+			dst, src := data[n:n+16], b[:16]
+			binary.LittleEndian.PutUint64(dst, binary.LittleEndian.Uint64(src))
+			binary.LittleEndian.PutUint64(dst[8:], binary.LittleEndian.Uint64(src[8:]))
+			data = data[:n+len(b)]
+		} else {
+			data = append(data, b...)
+		}
+		if len(data) > math.MaxInt32 {
 			return d.fail(o, fmt.Errorf("%w: column %s passed 2 GiB after %d rows", ErrTooLarge, c.path, d.rows))
 		}
-		c.offs = append(c.offs, int32(len(c.data)))
+		c.data = data
+		c.offs = append(c.offs, int32(len(data)))
 		c.ok()
 	case oFixed:
 		b, err := d.fixed(o.n)
