@@ -123,7 +123,21 @@ type clause struct {
 	suspended  bool
 	root       *criteria.Node
 	paths      [][]*criteria.Node
-	pathAtoms  [][][]int // atoms of each leaf of each path (vectorized)
+	leaves     [][]leafInfo // per path, per leaf: what reasons need
+	pathAtoms  [][]int32    // per path: the atoms of all its leaves (vectorized)
+}
+
+// leafInfo is what reasons need of one leaf of a match path, rendered once
+// at Compile so that building a reason copies strings instead of building
+// them.
+type leafInfo struct {
+	node      *criteria.Node
+	gen       *criteria.Genomic // nil for a clinical leaf
+	criterion string            // the leaf's CTML location
+	level     string            // matchLevel (genomic)
+	negText   string            // "!" + genomicText (negated genomic)
+	sigText   string            // alteration of a signature finding
+	svText    string            // alteration of an unstructured SV finding
 }
 
 // Engine matches patient profiles against the open arms of a set of trials.
@@ -137,8 +151,8 @@ type Engine struct {
 	clauses              []*clause
 	protocols            []string
 	vec                  *vplan
-	negText              map[*criteria.Genomic]string
 	pool                 sync.Pool // *vstate, per-batch scratch
+	mpool                sync.Pool // *mstate, materialisation scratch
 }
 
 // Compile checks and indexes the trials' match trees: every step, arm and
@@ -197,12 +211,6 @@ func Compile(trials []*criteria.Trial, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.vec = e.plan()
-	e.negText = map[*criteria.Genomic]string{}
-	for _, a := range e.vec.atoms {
-		if a.kind == akGenomic && a.gen.Negate {
-			e.negText[a.gen] = "!" + genomicText(a.gen)
-		}
-	}
 	return e, nil
 }
 
@@ -212,6 +220,21 @@ func (e *Engine) add(c *clause) error {
 		return fmt.Errorf("match: trial %q %s (arm %q, dose level %q): %w", c.trial.ProtocolNo, c.level, c.armCode, c.doseCode, err)
 	}
 	c.paths = paths
+	c.leaves = make([][]leafInfo, len(paths))
+	for pi, path := range paths {
+		c.leaves[pi] = make([]leafInfo, len(path))
+		for li, n := range path {
+			l := &c.leaves[pi][li]
+			l.node, l.criterion = n, n.Path
+			if g := n.Genomic; g != nil {
+				l.gen, l.level = g, matchLevel(g)
+				l.sigText, l.svText = signatureText(g.Signatures), g.Gene+" Structural Variation"
+				if g.Negate {
+					l.negText = "!" + genomicText(g)
+				}
+			}
+		}
+	}
 	e.clauses = append(e.clauses, c)
 	return nil
 }
@@ -223,112 +246,136 @@ func (e *Engine) Protocols() []string { return append([]string(nil), e.protocols
 // compiled.
 func (e *Engine) Clauses() int { return len(e.clauses) }
 
-// newMatch builds the Match of clause c for profile p, its reasons appended
-// to *arena (lt, when not nil, answers leaf truths without re-evaluating).
-func (e *Engine) newMatch(c *clause, p *Profile, arena *[]Reason, lt leafTruther) Match {
+// newMatch builds the Match of clause c for the row r, its reasons
+// appended to *arena.
+func (e *Engine) newMatch(c *clause, r *rowCtx, arena *[]Reason) Match {
 	var m Match
-	e.fillMatch(&m, c, p, arena, lt)
+	start := len(*arena)
+	*arena = e.reasons(*arena, c, r)
+	e.fillMatch(&m, c, r.p, (*arena)[start:len(*arena):len(*arena)])
 	return m
 }
 
-// fillMatch is newMatch into *m (no copy of the struct).
-func (e *Engine) fillMatch(m *Match, c *clause, p *Profile, arena *[]Reason, lt leafTruther) {
-	start := len(*arena)
-	*arena = e.reasons(*arena, c, p, lt)
+// fillMatch sets *m (no copy of the struct) to the match of clause c for
+// profile p with reasons rs.
+func (e *Engine) fillMatch(m *Match, c *clause, p *Profile, rs []Reason) {
 	m.Tenant, m.PatientID, m.SampleID = p.Tenant, p.PatientID, p.SampleID
 	m.ProtocolNo, m.Level, m.StepCode = c.trial.ProtocolNo, c.level, c.stepCode
 	m.ArmCode, m.DoseLevel, m.InternalID = c.armCode, c.doseCode, c.internalID
-	m.Suspended, m.Reasons = c.suspended, (*arena)[start:len(*arena):len(*arena)]
+	m.Suspended, m.Reasons = c.suspended, rs
 }
 
-// leafTruther reports whether leaf li of match path pi of clause c holds
-// (True) for the current row, and caches per-row alteration texts.
-type leafTruther interface {
-	leafTruth(c *clause, pi, li int) Truth
-	alterations() []string
+// rowCtx is what reasons read of one profile row.
+type rowCtx struct {
+	// p holds the row's Variants and ReportDate, and every field when T
+	// is nil (leaves are then evaluated on p).
+	p *Profile
+	// T, when set, holds the atom bitsets of the row's batch: a path holds
+	// when the bits of all its atoms are set for row. The clauses reasons
+	// are asked for then hold for the row (they come from the bitsets).
+	T   [][]uint64
+	row int
+	// alts caches per-variant alteration texts within the row ("" = not
+	// yet rendered); nil disables the cache.
+	alts []string
+	// intern, when set, shares alteration texts across the rows of a
+	// batch (its keys may point into the batch's record: clear it before
+	// the record goes).
+	intern map[altKey]string
+	// memo is scratch for the leaf truths of one clause (without T).
+	memo []leafMemo
 }
 
-// reasons appends the reasons of a clause that holds for p to out.
-func (e *Engine) reasons(out []Reason, c *clause, p *Profile, lt leafTruther) []Reason {
-	type memo struct {
-		n *criteria.Node
-		t Truth
-	}
-	var small [16]memo
-	cache := small[:0]
-	var alts []string
-	if lt != nil {
-		alts = lt.alterations()
-	}
-	leaf := func(pi, li int, n *criteria.Node) Truth {
-		if lt != nil {
-			return lt.leafTruth(c, pi, li)
+// pathHolds reports whether match path pi of c holds for the row.
+func (e *Engine) pathHolds(c *clause, pi int, r *rowCtx, memo *[]leafMemo) bool {
+	if r.T != nil {
+		if len(c.paths) == 1 {
+			// The clause holds, and its paths' disjunction is the clause
+			// over the same atom bits: its one path holds.
+			return true
 		}
-		for _, m := range cache {
-			if m.n == n {
-				return m.t
+		w, bit := r.row>>6, uint64(1)<<(uint(r.row)&63)
+		for _, id := range c.pathAtoms[pi] {
+			if r.T[id][w]&bit == 0 {
+				return false // not known true; only truth matters for reasons
 			}
 		}
-		t := e.eval(n, p, nil)
-		cache = append(cache, memo{n, t})
-		return t
+		return true
 	}
-	for pi, path := range c.paths {
-		holds := true
-		for li, n := range path {
-			if leaf(pi, li, n) != True {
-				holds = false
-				break
-			}
+	for _, l := range c.leaves[pi] {
+		if e.leafTruth(l.node, r.p, memo) != True {
+			return false
 		}
-		if !holds {
+	}
+	return true
+}
+
+type leafMemo struct {
+	n *criteria.Node
+	t Truth
+}
+
+// leafTruth evaluates leaf n on p, remembering the truths of the clause's
+// leaves in *memo.
+func (e *Engine) leafTruth(n *criteria.Node, p *Profile, memo *[]leafMemo) Truth {
+	for _, m := range *memo {
+		if m.n == n {
+			return m.t
+		}
+	}
+	t := e.eval(n, p, nil)
+	*memo = append(*memo, leafMemo{n, t})
+	return t
+}
+
+// reasons appends the reasons of a clause that holds for row r to out.
+func (e *Engine) reasons(out []Reason, c *clause, r *rowCtx) []Reason {
+	memo := r.memo[:0]
+	defer func() { r.memo = memo[:0] }()
+	p := r.p
+	for pi := range c.paths {
+		if !e.pathHolds(c, pi, r, &memo) {
 			continue
 		}
 		genomic := false
-		for _, n := range path {
-			g := n.Genomic
+		leaves := c.leaves[pi]
+		for li := range leaves {
+			l := &leaves[li]
+			g := l.gen
 			if g == nil {
 				continue
 			}
 			genomic = true
 			if g.Negate {
-				out = append(out, Reason{Type: ReasonGenomic, Alteration: e.negatedText(g), MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: -1})
+				out = append(out, Reason{Type: ReasonGenomic, Alteration: l.negText, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: -1})
 				continue
 			}
 			for vi := range p.Variants {
 				v := &p.Variants[vi]
-				if e.variantMatches(g, v, p.ReportDate) {
-					var alt string
-					// The text depends on the leaf only for signatures and
-					// unstructured SVs; otherwise reuse it within the row.
-					perVariant := vi < len(alts) && v.VariantCategory != string(criteria.Signature) &&
-						(v.VariantCategory != string(criteria.SV) || e.structured(v, p.ReportDate))
-					if perVariant && alts[vi] != "" {
-						alt = alts[vi]
-					} else {
-						alt = e.alteration(g, v, p.ReportDate)
-						if perVariant {
-							alts[vi] = alt
-						}
-					}
-					out = append(out, Reason{Type: ReasonGenomic, Alteration: alt, MatchLevel: matchLevel(g), Path: pi, Criterion: n.Path, Variant: vi})
+				if !e.variantMatches(g, v, p.ReportDate) {
+					continue
 				}
+				var alt string
+				// The text depends on the leaf only for signatures and
+				// unstructured SVs; otherwise reuse it within the row.
+				perVariant := vi < len(r.alts) && v.VariantCategory != string(criteria.Signature) &&
+					(v.VariantCategory != string(criteria.SV) || e.structured(v, p.ReportDate))
+				if perVariant && r.alts[vi] != "" {
+					alt = r.alts[vi]
+				} else {
+					alt = e.alteration(l, v, p.ReportDate, r.intern)
+					if perVariant {
+						r.alts[vi] = alt
+					}
+				}
+				out = append(out, Reason{Type: ReasonGenomic, Alteration: alt, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: vi})
 			}
 		}
 		if !genomic {
-			out = append(out, Reason{Type: ReasonClinical, Path: pi, Criterion: path[0].Path, Variant: -1})
+			out = append(out, Reason{Type: ReasonClinical, Path: pi, Criterion: leaves[0].criterion, Variant: -1})
 		}
 	}
 	return out
-}
-
-// negatedText is the alteration text of a negated leaf, e.g. "!TP53
-// Structural Variation", rendered once at Compile for compiled leaves.
-func (e *Engine) negatedText(g *criteria.Genomic) string {
-	if t, ok := e.negText[g]; ok {
-		return t
-	}
-	return "!" + genomicText(g)
 }
 
 func matchLevel(g *criteria.Genomic) string {
@@ -385,42 +432,79 @@ func signatureText(sigs map[string]string) string {
 	return strings.Join(parts, ", ")
 }
 
-// alteration renders the finding v that satisfied leaf g, as MatchMiner's
-// genomic_alteration.
-func (e *Engine) alteration(g *criteria.Genomic, v *Variant, reportDate *int32) string {
+// altKey names the alteration text of a finding whose text does not
+// depend on the leaf it satisfied.
+type altKey struct {
+	kind uint8
+	a, b string
+}
+
+const (
+	altSV       = iota + 1 // a + "-" + b + " Structural Variation"
+	altCNV                 // TrimSpace(a + " " + b)
+	altWildtype            // "wt " + a
+	altChange              // a + " " + b
+	altGene                // a
+)
+
+func (k altKey) text() string {
+	switch k.kind {
+	case altSV:
+		return k.a + "-" + k.b + " Structural Variation"
+	case altCNV:
+		return strings.TrimSpace(k.a + " " + k.b)
+	case altWildtype:
+		return "wt " + k.a
+	case altChange:
+		return k.a + " " + k.b
+	}
+	return strings.Clone(k.a) // not a view into a record
+}
+
+// alteration renders the finding v that satisfied leaf l, as MatchMiner's
+// genomic_alteration; texts are shared through intern when it is set.
+func (e *Engine) alteration(l *leafInfo, v *Variant, reportDate *int32, intern map[altKey]string) string {
+	var k altKey
 	switch v.VariantCategory {
 	case string(criteria.Signature):
-		return signatureText(g.Signatures)
+		return l.sigText
 	case string(criteria.SV):
 		if !e.structured(v, reportDate) {
-			return g.Gene + " Structural Variation"
+			return l.svText
 		}
-		l, r := v.LeftPartner, v.RightPartner
+		lp, rp := v.LeftPartner, v.RightPartner
 		switch {
-		case l == "" && r == "":
-			l, r = "intergenic", "intergenic"
-		case l == "":
-			l, r = r, "intergenic"
-		case r == "":
-			r = "intergenic"
+		case lp == "" && rp == "":
+			lp, rp = "intergenic", "intergenic"
+		case lp == "":
+			lp, rp = rp, "intergenic"
+		case rp == "":
+			rp = "intergenic"
 		}
-		return l + "-" + r + " Structural Variation"
+		k = altKey{altSV, lp, rp}
 	case string(criteria.CNV):
-		return strings.TrimSpace(v.HugoSymbol + " " + v.CNVCall)
+		k = altKey{altCNV, v.HugoSymbol, v.CNVCall}
+	default:
+		switch {
+		case v.Wildtype:
+			k = altKey{kind: altWildtype, a: v.HugoSymbol}
+		case v.ProteinChange != "":
+			k = altKey{altChange, v.HugoSymbol, v.ProteinChange}
+		case v.VariantClassification != "":
+			k = altKey{altChange, v.HugoSymbol, v.VariantClassification}
+		default:
+			k = altKey{kind: altGene, a: v.HugoSymbol}
+		}
 	}
-	if v.Wildtype {
-		return "wt " + v.HugoSymbol
+	if intern == nil {
+		return k.text()
 	}
-	if v.ProteinChange == "" && v.VariantClassification == "" {
-		return strings.Clone(v.HugoSymbol) // not a view into a record
+	if t, ok := intern[k]; ok {
+		return t
 	}
-	switch {
-	case v.ProteinChange != "":
-		return v.HugoSymbol + " " + v.ProteinChange
-	case v.VariantClassification != "":
-		return v.HugoSymbol + " " + v.VariantClassification
-	}
-	return strings.Clone(v.HugoSymbol)
+	t := k.text()
+	intern[k] = t
+	return t
 }
 
 // Rowwise matches profiles one at a time over Go structs, evaluating every
@@ -435,10 +519,11 @@ func (e *Engine) Rowwise(profiles []Profile) []Match {
 		if p.Deceased && !e.onDeceased {
 			continue
 		}
+		r := rowCtx{p: p}
 		for _, c := range e.clauses {
 			if e.eval(c.root, p, nil) == True {
 				arena = arena[len(arena):] // new matches never share a backing array with old ones
-				out = append(out, e.newMatch(c, p, &arena, nil))
+				out = append(out, e.newMatch(c, &r, &arena))
 			}
 		}
 	}

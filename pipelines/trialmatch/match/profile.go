@@ -355,6 +355,63 @@ func (b *batch) variantView(j int, cat string) Variant {
 	return v
 }
 
+// rowValues backs the pointer fields of a row view.
+type rowValues struct {
+	birth, report, ecog, lines int32
+	tmb, tps, cps              float64
+}
+
+// rowView sets *p to row i for matching within the batch without
+// allocating: strings point into the record, pointer fields into *vals
+// (or the record's buffers), and the row's variants are appended to vars,
+// which p.Variants then is. Without full, only Variants, ReportDate and
+// Sequenced are set: what reasons read when leaf truths come from the
+// batch's bitsets. The identifying strings are left to the caller.
+func (b *batch) rowView(i int, p *Profile, vals *rowValues, vars []Variant, full bool) []Variant {
+	opt32 := func(a interface{ IsNull(int) bool }, v int32, dst *int32) *int32 {
+		if a.IsNull(i) {
+			return nil
+		}
+		*dst = v
+		return dst
+	}
+	optF := func(a *array.Float64, dst *float64) *float64 {
+		if a.IsNull(i) {
+			return nil
+		}
+		*dst = a.Value(i)
+		return dst
+	}
+	*p = Profile{Sequenced: b.sequenced.Value(i), ReportDate: opt32(b.report, int32(b.report.Value(i)), &vals.report)}
+	if full {
+		p.BirthDate = opt32(b.birth, int32(b.birth.Value(i)), &vals.birth)
+		p.Gender, p.PostalRegion = optStr(b.gender, i), optStr(b.region, i)
+		p.OncotreePrimaryDiagnosis, p.DiseaseStatus = optStr(b.diag, i), optStr(b.disease, i)
+		p.Deceased = b.deceased.Value(i)
+		p.ECOG, p.PriorLines = opt32(b.ecog, b.ecog.Value(i), &vals.ecog), opt32(b.lines, b.lines.Value(i), &vals.lines)
+		p.TMB, p.PDL1TPS, p.PDL1CPS = optF(b.tmb, &vals.tmb), optF(b.tps, &vals.tps), optF(b.cps, &vals.cps)
+		p.ER, p.PR, p.HER2, p.PDL1Clone = optStr(b.er, i), optStr(b.pr, i), optStr(b.her2, i), optStr(b.clone, i)
+	}
+	lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
+	for j := lo; j < hi; j++ {
+		v := Variant{
+			HugoSymbol: optStr(b.vHugo, j), VariantCategory: b.vCat.Value(j),
+			ProteinChange: optStr(b.vProt, j), VariantClassification: optStr(b.vClass, j),
+			CNVCall: optStr(b.vCNV, j), LeftPartner: optStr(b.vLeft, j), RightPartner: optStr(b.vRight, j),
+			SVComment: optStr(b.vComment, j), Signature: optStr(b.vSig, j),
+			SignatureStatus: optStr(b.vSigSt, j), Wildtype: b.vWild.Value(j),
+		}
+		if b.vExon.IsValid(j) {
+			v.Exon = &b.vExon.Int32Values()[j]
+		}
+		vars = append(vars, v)
+	}
+	if hi > lo {
+		p.Variants = vars
+	}
+	return vars
+}
+
 // profile materialises row i. Strings point into the record's buffers.
 func (b *batch) profile(i int) Profile {
 	p := Profile{

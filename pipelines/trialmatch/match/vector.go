@@ -245,12 +245,16 @@ func (e *Engine) plan() *vplan {
 	p.clauseNode = make([]int32, len(e.clauses))
 	for ci, c := range e.clauses {
 		p.clauseNode[ci] = p.node(vAnd, -1, []int32{aliveNode, compile(c.root)})
-		c.pathAtoms = make([][][]int, len(c.paths))
+		c.pathAtoms = make([][]int32, len(c.paths))
 		for pi, path := range c.paths {
-			c.pathAtoms[pi] = make([][]int, len(path))
-			for li, n := range path {
-				c.pathAtoms[pi][li] = p.leafAtoms[n]
+			var ids []int32
+			for _, n := range path {
+				for _, id := range p.leafAtoms[n] {
+					ids = append(ids, int32(id))
+				}
 			}
+			slices.Sort(ids)
+			c.pathAtoms[pi] = slices.Compact(ids)
 		}
 	}
 	names := map[string]bool{}
@@ -400,6 +404,7 @@ type vstate struct {
 	rep   [1]int32
 	tmp   []Hit
 	count []int
+	hbuf  []Hit // MatchBatch's hits
 }
 
 func (e *Engine) getState(n int) *vstate {
@@ -456,13 +461,14 @@ func (e *Engine) MatchBatch(rec arrow.Record) ([]Match, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, st := e.hits(b, nil)
-	defer e.putState(st)
-	var T [][]uint64
-	if st != nil {
-		T = st.T
+	hits, st := e.hits(b, nil, true)
+	if st == nil {
+		return nil, nil
 	}
-	return e.materialize(b, hits, &batchLeaves{T: T}), nil
+	out := e.materialize(b, hits, st.T)
+	st.hbuf = hits[:0]
+	e.putState(st)
+	return out, nil
 }
 
 // Hit says profile Row of a batch satisfies compiled clause Clause.
@@ -479,7 +485,7 @@ func (e *Engine) MatchBatchHits(rec arrow.Record, dst []Hit) ([]Hit, error) {
 	if err != nil {
 		return nil, err
 	}
-	hits, st := e.hits(b, dst)
+	hits, st := e.hits(b, dst, false)
 	e.putState(st)
 	return hits, nil
 }
@@ -499,49 +505,145 @@ func (e *Engine) Matches(rec arrow.Record, hits []Hit) ([]Match, error) {
 	return e.materialize(b, hits, nil), nil
 }
 
-// materialize builds matches for row-ordered hits; lt, when set, answers
-// leaf truths from the batch's bitsets.
-func (e *Engine) materialize(b *batch, hits []Hit, lt *batchLeaves) []Match {
+// mstate is the scratch of materialize, pooled by the engine.
+type mstate struct {
+	prof   Profile
+	vals   rowValues
+	vars   []Variant
+	alts   []string
+	intern map[altKey]string
+}
+
+// materialize builds matches for hits (row-ordered, or at least grouped by
+// row, for speed); T, when set, holds the batch's atom bitsets that answer
+// leaf truths, else leaves are evaluated on each row.
+//
+// Allocation: the matches are one slice; reasons go to a few large arena
+// slices sized from the reasons per match so far; the identifying strings
+// are copied once per row (or, when most rows of the batch match, once per
+// column); alteration texts are rendered once per batch.
+func (e *Engine) materialize(b *batch, hits []Hit, T [][]uint64) []Match {
 	if len(hits) == 0 {
 		return nil
 	}
-	out := make([]Match, 0, len(hits))
-	arena := make([]Reason, 0, 2*len(hits))
-	last := int32(-1)
-	var prof Profile
-	var leaves leafTruther
-	if lt != nil {
-		leaves = lt
+	ms, _ := e.mpool.Get().(*mstate)
+	if ms == nil {
+		ms = &mstate{intern: map[altKey]string{}}
 	}
+	defer func() {
+		clear(ms.intern) // keys point into the record
+		clear(ms.vars)
+		clear(ms.alts)
+		ms.prof = Profile{}
+		e.mpool.Put(ms)
+	}()
+	rows := 0
+	last := int32(-1)
 	for _, h := range hits {
 		if h.Row != last {
-			prof, last = b.profile(int(h.Row)), h.Row
-			if lt != nil {
-				lt.alts = slices.Grow(lt.alts[:0], len(prof.Variants))[:len(prof.Variants)]
-				clear(lt.alts)
+			rows, last = rows+1, h.Row
+		}
+	}
+	ids := newIDCopier(b, 4*rows >= b.n)
+	out := make([]Match, len(hits))
+	var arena []Reason
+	reasons, most := 0, 1
+	r := rowCtx{p: &ms.prof, T: T, intern: ms.intern}
+	last = -1
+	for k, h := range hits {
+		if h.Row != last {
+			last = h.Row
+			row := int(h.Row)
+			ms.vars = b.rowView(row, &ms.prof, &ms.vals, ms.vars[:0], T == nil)
+			ms.prof.Tenant, ms.prof.PatientID, ms.prof.SampleID = ids.row(row)
+			ms.alts = slices.Grow(ms.alts[:0], len(ms.vars))[:len(ms.vars)]
+			clear(ms.alts)
+			r.row, r.alts = row, ms.alts
+		}
+		if cap(arena)-len(arena) < most {
+			// A new arena slice for about the remaining matches' reasons,
+			// with room for the most reasons a match has had.
+			left := len(hits) - k
+			per := 1.0
+			if k > 0 {
+				per = float64(reasons) / float64(k)
 			}
-			// Matches outlive the record: own the identifying strings.
-			prof.Tenant, prof.PatientID, prof.SampleID = strings.Clone(prof.Tenant), strings.Clone(prof.PatientID), strings.Clone(prof.SampleID)
+			arena = make([]Reason, 0, int(float64(left)*per*1.03)+16+most)
 		}
-		if lt != nil {
-			lt.row = int(h.Row)
-		}
-		out = out[:len(out)+1]
-		e.fillMatch(&out[len(out)-1], e.clauses[h.Clause], &prof, &arena, leaves)
+		c := e.clauses[h.Clause]
+		start := len(arena)
+		// Reasons are appended in place; should a match have more than
+		// room is left, append moves the arena: earlier matches keep the
+		// old array, which stays valid.
+		arena = e.reasons(arena, c, &r)
+		n := len(arena) - start
+		reasons += n
+		most = max(most, n)
+		e.fillMatch(&out[k], c, &ms.prof, arena[start:len(arena):len(arena)])
 	}
 	return out
+}
+
+// idCopier gives the identifying strings of batch rows as strings owned by
+// the heap (matches outlive the record): with whole, each column's values
+// are copied once and sliced per row; else each row's three strings are
+// one copy.
+type idCopier struct {
+	b     *batch
+	whole bool
+	cols  [3]struct {
+		data string
+		offs []int32
+		col  *array.String
+	}
+}
+
+func newIDCopier(b *batch, whole bool) *idCopier {
+	c := &idCopier{b: b, whole: whole}
+	if whole {
+		for k, col := range [3]*array.String{b.tenant, b.patient, b.sample} {
+			c.cols[k].data, c.cols[k].offs, c.cols[k].col = string(col.ValueBytes()), col.ValueOffsets(), col
+		}
+	}
+	return c
+}
+
+func (c *idCopier) row(i int) (tenant, patient, sample string) {
+	if !c.whole {
+		t, p, s := c.b.tenant.Value(i), c.b.patient.Value(i), optStr(c.b.sample, i)
+		if len(t)+len(p)+len(s) == 0 {
+			return "", "", ""
+		}
+		all := t + p + s
+		return all[:len(t)], all[len(t) : len(t)+len(p)], all[len(t)+len(p):]
+	}
+	var v [3]string
+	for k := range c.cols {
+		cc := &c.cols[k]
+		if k == 2 && cc.col.IsNull(i) {
+			continue
+		}
+		base := cc.offs[0]
+		v[k] = cc.data[cc.offs[i]-base : cc.offs[i+1]-base]
+	}
+	return v[0], v[1], v[2]
 }
 
 // hits evaluates every clause over the batch and returns the matching
 // (row, clause) pairs in row-major order, with the batch state holding the
 // atoms' T bitsets (the caller returns it with putState).
-func (e *Engine) hits(b *batch, dst []Hit) ([]Hit, *vstate) {
+//
+// With scratch (and dst nil) the hits go to the state's own buffer.
+func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 	n := b.n
 	if n == 0 {
 		return dst, nil
 	}
 	p := e.vec
 	st := e.getState(n)
+	if scratch && dst == nil {
+		dst = st.hbuf[:0]
+	}
 	T := st.T
 	known := st.known
 
@@ -814,27 +916,6 @@ func b2u(b bool) uint64 {
 
 // nonzero is 1 if x != 0, else 0, without a branch.
 func nonzero(x uint64) int { return int((x | -x) >> 63) }
-
-// batchLeaves answers leaf truths from the atom bitsets of one batch row.
-type batchLeaves struct {
-	T    [][]uint64
-	row  int
-	alts []string // per-variant alteration texts of the row
-}
-
-func (l *batchLeaves) alterations() []string { return l.alts }
-
-func (l *batchLeaves) leafTruth(c *clause, pi, li int) Truth {
-	w, bit := l.row>>6, uint64(1)<<(uint(l.row)&63)
-	for _, id := range c.pathAtoms[pi][li] {
-		if l.T[id][w]&bit == 0 {
-			return False // not known true; only truth matters for reasons
-		}
-	}
-	return True
-}
-
-var _ leafTruther = (*batchLeaves)(nil)
 
 // validWords fills dst with arr's validity as 64-row words (bit i%64 of
 // word i/64 is row i), zero beyond n.
