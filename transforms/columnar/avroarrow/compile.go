@@ -40,7 +40,8 @@ const (
 	oList
 	oMap
 	oUnion
-	oOpt // union of null (kids[n]) and a value into one leaf column
+	oOpt      // union of null (kids[n]) and a value into one leaf column
+	oOptNulls // union of null (kids[n]: a counter bump for each leaf or list column in nulls) and a value
 	oUnionWrap
 	oDefault
 	oFail
@@ -124,7 +125,8 @@ func (c *compiler) branch(w, r *node, s *sink, path string) (op, error) {
 }
 
 // optional turns a union of null and a value into one leaf column into
-// oOpt, which handles the null inline (a counter bump) instead of
+// oOpt, and one of null and a value into leaf and list columns into
+// oOptNulls, which handle the null inline (counter bumps) instead of
 // dispatching to a null op.
 func optional(o *op) {
 	if len(o.kids) != 2 {
@@ -135,6 +137,15 @@ func optional(o *op) {
 		if null.code == oSetNull && len(null.nulls) == 1 && null.nulls[0].kind < cStruct &&
 			val.col == null.nulls[0] && val.code != oFail {
 			o.code, o.n, o.col = oOpt, i, val.col
+			return
+		}
+	}
+	// A nullable record in a flattened layout: its null is a counter bump
+	// on each column below it.
+	for i := range 2 {
+		null, val := &o.kids[i], &o.kids[1-i]
+		if null.code == oSetNull && null.n == 1 && val.code != oFail {
+			o.code, o.n, o.nulls = oOptNulls, i, null.nulls
 			return
 		}
 	}

@@ -537,6 +537,25 @@ again: // tail calls (union branches) loop here instead of recursing
 		}
 		o = &o.kids[i]
 		goto again
+	case oOptNulls:
+		i, ok := d.long1()
+		if !ok {
+			var err error
+			if i, err = d.longSlow(); err != nil {
+				return d.fail(o, err)
+			}
+		}
+		if i == int64(o.n) {
+			for _, c := range o.nulls {
+				c.n++ // as oSetNull with n == 1
+			}
+			return nil
+		}
+		if i != int64(1-o.n) {
+			return d.fail(o, fmt.Errorf("%w: union index %d of 2 branches", ErrInvalidValue, i))
+		}
+		o = &o.kids[i]
+		goto again
 	case oSetNull:
 		if o.n == 1 {
 			// Leaves and lists only: each null is a counter bump (values
