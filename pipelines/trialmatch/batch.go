@@ -2,7 +2,6 @@ package trialmatch
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -64,7 +63,7 @@ func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
 	}
 }
 
-// factKeys is the batch execution's fact keying: one JSON array of facts
+// factKeys is the batch execution's fact keying: the Avro bodies of facts
 // per shard and bundle.
 func (c Config) factKeys() *factEventsFn {
 	return &factEventsFn{Shards: c.Shards, TickMillis: c.Tick.Milliseconds(), PerShard: true}
@@ -227,7 +226,7 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 	}
 	var (
 		ev    Event
-		raw   [][]byte // fact arrays, decoded on the workers below
+		raw   [][]byte // fact bodies, decoded on the workers below
 		facts [][]schemas.PatientFact
 	)
 	for events(&ev) {
@@ -255,8 +254,9 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 		go func() {
 			defer dec.Done()
 			for i := w; i < len(raw); i += len(parts) {
-				if err := json.Unmarshal(raw[i], &facts[i]); err != nil {
-					errs[w] = fmt.Errorf("trialmatch: shard %d: decode fact batch: %w", shard, err)
+				var err error
+				if facts[i], err = parseFactBodies(nil, raw[i]); err != nil {
+					errs[w] = fmt.Errorf("trialmatch: shard %d: %w", shard, err)
 					return
 				}
 			}

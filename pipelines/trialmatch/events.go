@@ -17,7 +17,7 @@ const (
 	kindTrial
 	kindRegulatory
 	kindBatch // Data is a JSON []Event of facts for one shard and tick
-	kindFacts // Data is a JSON array of schemas.PatientFact for one shard
+	kindFacts // Data is length-prefixed patient_facts Avro bodies of one shard (appendFactBody)
 )
 
 // item is an event decoded for the engine.

@@ -2,9 +2,9 @@ package trialmatch
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -22,12 +22,13 @@ func init() {
 
 // factBatchFn is the fact source stage of batch execution over Kafka: it
 // decodes a kafkaio.Batch of Confluent-framed patient_facts records against
-// the registry, converts and validates each fact, and keys the valid ones by
-// patient shard, one JSON array per shard per bundle (as factEventsFn with
-// PerShard). A fetch of thousands of records crosses the runner as one
+// the registry, converts each with the typed codec (schemas.DecodePatientFact,
+// no goavro maps), validates it, and keys the valid ones by patient shard:
+// one element per shard per bundle holding the facts' Avro bodies as they
+// came (as factEventsFn with PerShard). A fetch of thousands of records crosses the runner as one
 // element, instead of one element per record through the read, decode,
 // convert and key stages: Prism pays several microseconds per element and
-// stage. Every record ends up in exactly one place: a shard's array or a
+// stage. Every record ends up in exactly one place: a shard's element or a
 // dead letter (decoding ones named by Stage, as avroio.Decode does).
 type factBatchFn struct {
 	RegistryURL string
@@ -35,7 +36,6 @@ type factBatchFn struct {
 	Keys        factEventsFn
 
 	dec *avroio.Decoder
-	nativeCodec
 }
 
 func (f *factBatchFn) Setup() error {
@@ -46,7 +46,7 @@ func (f *factBatchFn) Setup() error {
 	if f.dec, err = avroio.NewDecoder(cl, schemas.PatientFacts.Schema()); err != nil {
 		return fmt.Errorf("trialmatch: facts decoder: %w", err)
 	}
-	return f.setup(schemas.PatientFacts)
+	return nil
 }
 
 func (f *factBatchFn) StartBundle(ctx context.Context, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) {
@@ -58,12 +58,6 @@ func (f *factBatchFn) FinishBundle(ctx context.Context, emit func(beam.EventTime
 }
 
 func (f *factBatchFn) ProcessElement(ctx context.Context, b kafkaio.Batch, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
-	var (
-		fact schemas.PatientFact
-		ok   bool
-	)
-	keep := func(_ beam.EventTime, x schemas.PatientFact) { fact, ok = x, true }
-	eventTime := func(x *schemas.PatientFact) time.Time { return x.EventTime }
 	for i := range b.Records {
 		rec := b.Records[i]
 		body, id, err := f.dec.Decode(nil, rec.Value)
@@ -75,16 +69,41 @@ func (f *factBatchFn) ProcessElement(ctx context.Context, b kafkaio.Batch, emit 
 			deadletter.Emit(ctx, dead, avroio.Reject(f.Stage, err, rec, id, false))
 			continue
 		}
-		d := avroio.Decoded{Record: rec, WriterSchemaID: id}
-		d.Value = body
-		ok = false
-		convert(ctx, &f.nativeCodec, "trialmatch.Facts", d, schemas.PatientFactFromNative, eventTime, keep, dead)
-		if !ok {
+		fact, err := schemas.DecodePatientFact(body)
+		if err != nil {
+			d := avroio.Decoded{Record: rec, WriterSchemaID: id}
+			d.Value = body
+			rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
 			continue
 		}
-		if err := f.Keys.ProcessElement(ctx, fact, emit, dead); err != nil {
+		if err := f.Keys.add(ctx, fact, body, emit, dead); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// appendFactBody appends one Avro body to a shard's facts: its length as a
+// uvarint, then the body.
+func appendFactBody(dst, body []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	return append(dst, body...)
+}
+
+// parseFactBodies decodes the facts appendFactBody wrote, appending them to
+// out.
+func parseFactBodies(out []schemas.PatientFact, b []byte) ([]schemas.PatientFact, error) {
+	for len(b) > 0 {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return out, fmt.Errorf("trialmatch: fact batch: bad length prefix (%d bytes left)", len(b))
+		}
+		f, err := schemas.DecodePatientFact(b[k : k+int(n)])
+		if err != nil {
+			return out, fmt.Errorf("trialmatch: fact batch: %w", err)
+		}
+		out = append(out, *f)
+		b = b[k+int(n):]
+	}
+	return out, nil
 }

@@ -115,8 +115,9 @@ func (c Config) withDefaults() Config {
 type Inputs struct {
 	Facts, Trials, Regulatory beam.PCollection
 	// ShardedFacts, when valid, replaces Facts in batch execution: facts
-	// already validated and keyed by shard (KV<int, Event>, one JSON array
-	// of facts per element), as FromKafka makes them from record batches.
+	// already validated and keyed by shard (KV<int, Event>, the Avro bodies
+	// of many facts per element), as FromKafka makes them from record
+	// batches.
 	// Streaming execution ignores it.
 	ShardedFacts beam.PCollection
 }
@@ -175,12 +176,14 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 type factEventsFn struct {
 	Shards     int
 	TickMillis int64
-	// PerShard batches per shard only, as one JSON array of facts (batch
-	// execution sorts by tick itself).
+	// PerShard batches per shard only, as one element of length-prefixed
+	// patient_facts Avro bodies (see appendFactBody); batch execution sorts
+	// by tick itself.
 	PerShard bool
 
-	batch map[shardTick][]Event
-	facts map[int][]byte // PerShard: a JSON array of facts per shard
+	batch   map[shardTick][]Event
+	facts   map[int][]byte // PerShard: the facts of a shard
+	scratch []byte
 }
 
 type shardTick struct {
@@ -202,13 +205,19 @@ func (f *factEventsFn) FinishBundle(_ context.Context, emit func(beam.EventTime,
 		emit(beam.EventTime(k.tick), k.shard, Event{Kind: kindBatch, TS: k.tick, Data: b})
 	}
 	for shard, b := range f.facts {
-		emit(mtime.MinTimestamp, shard, Event{Kind: kindFacts, Data: append(b, ']')})
+		emit(mtime.MinTimestamp, shard, Event{Kind: kindFacts, Data: b})
 	}
 	f.batch, f.facts = nil, nil
 	return nil
 }
 
 func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
+	return f.add(ctx, &fact, nil, emit, dead)
+}
+
+// add keys fact; body, when not nil, is its Avro body (PerShard appends it
+// as it is instead of encoding the fact again).
+func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body []byte, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
 	stageFacts.In(ctx, 1)
 	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
 		stageFacts.DeadLetter(ctx, string(deadletter.InvalidRecord))
@@ -218,17 +227,14 @@ func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientF
 	}
 	shard := shardOf(fact.Tenant, fact.PatientID, f.Shards)
 	if f.PerShard {
-		b, err := json.Marshal(fact)
-		if err != nil {
-			return fmt.Errorf("trialmatch: encode fact %s: %w", fact.FactID, err)
+		if body == nil {
+			var err error
+			if f.scratch, err = fact.AppendAvroBody(f.scratch[:0]); err != nil {
+				return fmt.Errorf("trialmatch: %w", err)
+			}
+			body = f.scratch
 		}
-		buf := f.facts[shard]
-		if buf == nil {
-			buf = append(buf, '[')
-		} else {
-			buf = append(buf, ',')
-		}
-		f.facts[shard] = append(buf, b...)
+		f.facts[shard] = appendFactBody(f.facts[shard], body)
 		stageFacts.Out(ctx, 1)
 		return nil
 	}
