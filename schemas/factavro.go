@@ -20,11 +20,19 @@ import (
 // bytes).
 var ErrAvro = errors.New("schemas: invalid Avro body")
 
-// factEnums are the enum symbols of patient_facts.avsc, by enum name.
-var factEnums = func() map[string][]string {
+// factEnums and approvedEnums are the enum symbols of patient_facts.avsc and
+// approved_patient.avsc, by enum name.
+var (
+	factEnums     = enumsOf(PatientFacts, "FactKind", "VariantCategory", "MarkerName", "PerformanceScale", "Vital")
+	approvedEnums = enumsOf(ApprovedPatients, "MatchAction", "ReasonType")
+)
+
+// enumsOf reads the enum symbols of the contract's embedded schema; the
+// enums named must be there.
+func enumsOf(c Contract, names ...string) map[string][]string {
 	var schema any
-	if err := json.Unmarshal([]byte(PatientFacts.Schema()), &schema); err != nil {
-		panic(fmt.Sprintf("schemas: embedded patient_facts.avsc: %v", err))
+	if err := json.Unmarshal([]byte(c.Schema()), &schema); err != nil {
+		panic(fmt.Sprintf("schemas: embedded %s: %v", c.File, err))
 	}
 	out := map[string][]string{}
 	var walk func(any)
@@ -49,19 +57,54 @@ var factEnums = func() map[string][]string {
 		}
 	}
 	walk(schema)
-	for _, name := range []string{"FactKind", "VariantCategory", "MarkerName", "PerformanceScale", "Vital"} {
+	for _, name := range names {
 		if len(out[name]) == 0 {
-			panic("schemas: patient_facts.avsc has no enum " + name)
+			panic(fmt.Sprintf("schemas: %s has no enum %s", c.File, name))
 		}
 	}
 	return out
-}()
+}
+
+// AppendAvroBody appends the Avro binary body of a (approved_patient schema,
+// no frame) to dst: goavro's bytes, without building a native map. An enum
+// value that is not one of the schema's symbols is an error.
+func (a *ApprovedPatient) AppendAvroBody(dst []byte) ([]byte, error) {
+	w := avroWriter{b: dst, enums: approvedEnums}
+	w.str(a.MatchID)
+	w.str(a.Tenant)
+	w.str(a.PatientID)
+	w.str(a.ProtocolNo)
+	w.optStr(a.ArmCode)
+	w.optStr(a.DoseLevel)
+	w.optStr(a.SiteID)
+	w.enum("MatchAction", a.Action)
+	if len(a.Reasons) > 0 {
+		w.long(int64(len(a.Reasons)))
+		for i := range a.Reasons {
+			r := &a.Reasons[i]
+			w.enum("ReasonType", r.ReasonType)
+			w.str(r.Field)
+			w.optStr(r.Alteration)
+			w.optStr(r.Level)
+		}
+	}
+	w.long(0) // end of the reasons array
+	w.optStr(a.RetractionReason)
+	w.long(a.TrialVersion)
+	w.optStr(a.ApprovalReference)
+	w.long(a.EventTime.UnixMilli())
+	w.long(a.MatchTime.UnixMilli())
+	if w.err != nil {
+		return dst, fmt.Errorf("schemas: encode approved patient %s: %w", a.MatchID, w.err)
+	}
+	return w.b, nil
+}
 
 // AppendAvroBody appends the Avro binary body of f (patient_facts schema,
 // no frame) to dst. An enum value that is not one of the schema's symbols
 // is an error.
 func (f *PatientFact) AppendAvroBody(dst []byte) ([]byte, error) {
-	w := avroWriter{b: dst}
+	w := avroWriter{b: dst, enums: factEnums}
 	w.str(f.FactID)
 	w.str(f.Tenant)
 	w.str(f.PatientID)
@@ -229,8 +272,9 @@ func DecodePatientFact(body []byte) (*PatientFact, error) {
 
 // avroWriter appends Avro binary, remembering the first error.
 type avroWriter struct {
-	b   []byte
-	err error
+	b     []byte
+	enums map[string][]string // the schema's enum symbols, by enum name
+	err   error
 }
 
 func (w *avroWriter) long(v int64) { w.b = binary.AppendVarint(w.b, v) }
@@ -282,7 +326,7 @@ func (w *avroWriter) optDouble(v *float64) {
 }
 
 func (w *avroWriter) enum(name, sym string) {
-	for i, s := range factEnums[name] {
+	for i, s := range w.enums[name] {
 		if s == sym {
 			w.long(int64(i))
 			return

@@ -212,20 +212,12 @@ func (f *toRegulatoryFn) ProcessElement(ctx context.Context, d avroio.Decoded, e
 type matchRecordFn struct {
 	Topic     string
 	PerTenant bool
-
-	codec *goavro.Codec
-}
-
-func (f *matchRecordFn) Setup() error {
-	c, err := schemas.ApprovedPatients.Codec()
-	f.codec = c
-	return err
 }
 
 func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record)) error {
-	body, err := f.codec.BinaryFromNative(nil, a.Native())
+	body, err := a.AppendAvroBody(nil)
 	if err != nil {
-		return fmt.Errorf("trialmatch: encode approved patient %s: %w", a.MatchID, err)
+		return fmt.Errorf("trialmatch: %w", err)
 	}
 	stageApproved.In(ctx, 1)
 	stageApproved.Out(ctx, 1)
