@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"reflect"
+	"slices"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -106,12 +107,19 @@ func (fn *commitReadBatchFn) ProcessElement(ctx context.Context, we *watermarkEs
 // AppendBinary appends the Beam coder form of b to dst: the record count,
 // then each record's AppendBinary form, length-prefixed.
 func (b *Batch) AppendBinary(dst []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(b.Records)))
-	var tmp []byte
+	// Sizes first: one allocation of the exact size, and each record
+	// written in place behind its length (no staging copy, no regrowth).
+	sizes := make([]int, len(b.Records))
+	total := uvarintLen(uint64(len(b.Records)))
 	for i := range b.Records {
-		tmp = b.Records[i].AppendBinary(tmp[:0])
-		dst = binary.AppendUvarint(dst, uint64(len(tmp)))
-		dst = append(dst, tmp...)
+		sizes[i] = b.Records[i].binarySize()
+		total += uvarintLen(uint64(sizes[i])) + sizes[i]
+	}
+	dst = slices.Grow(dst, total)
+	dst = binary.AppendUvarint(dst, uint64(len(b.Records)))
+	for i := range b.Records {
+		dst = binary.AppendUvarint(dst, uint64(sizes[i]))
+		dst = b.Records[i].AppendBinary(dst)
 	}
 	return dst
 }

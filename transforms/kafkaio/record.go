@@ -106,6 +106,43 @@ func (r *Record) AppendBinary(dst []byte) []byte {
 	return dst
 }
 
+// binarySize is the length of r's AppendBinary form.
+func (r *Record) binarySize() int {
+	ms := int64(minTimestampMilli)
+	if !r.Timestamp.IsZero() {
+		ms = r.Timestamp.UnixMilli()
+	}
+	n := stringSize(r.Topic) + varintLen(int64(r.Partition)) + varintLen(r.Offset) + varintLen(ms) +
+		bytesSize(r.Key) + bytesSize(r.Value) + uvarintLen(uint64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += stringSize(h.Key) + bytesSize(h.Value)
+	}
+	return n
+}
+
+// stringSize and bytesSize are the lengths of appendString's and
+// appendBytes's forms.
+func stringSize(s string) int { return varintLen(int64(len(s))) + len(s) }
+
+func bytesSize(b []byte) int {
+	if b == nil {
+		return varintLen(nilLen)
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// varintLen is the length of binary.AppendVarint's form of v (zigzag).
+func varintLen(v int64) int { return uvarintLen(uint64(v<<1) ^ uint64(v>>63)) }
+
 // minTimestampMilli encodes a zero Timestamp.
 const minTimestampMilli = -1 << 62
 
