@@ -10,6 +10,22 @@ import (
 	"github.com/linkedin/goavro/v2"
 )
 
+// genSchema generates random schema number s of a test: its JSON, its
+// parsed form and its goavro codec.
+func genSchema(t *testing.T, sg *schemaGen, s int) (string, *node, *goavro.Codec) {
+	t.Helper()
+	schema := sg.schema()
+	n, err := parseSchema(schema)
+	if err != nil {
+		t.Fatalf("schema %d: parse: %v\n%s", s, err, schema)
+	}
+	codec, err := goavro.NewCodec(schema)
+	if err != nil {
+		t.Fatalf("schema %d: goavro: %v\n%s", s, err, schema)
+	}
+	return schema, n, codec
+}
+
 // TestDifferentialGenerated decodes random data of random schemas with goavro
 // and with the decoder, whole and under random projections, nested and
 // flattened, and compares every value.
@@ -22,17 +38,10 @@ func TestDifferentialGenerated(t *testing.T) {
 	sg := &schemaGen{r: r}
 	dg := &dataGen{r: r}
 	for s := range schemas {
-		schema := sg.schema()
-		n, err := parseSchema(schema)
-		if err != nil {
-			t.Fatalf("schema %d: parse: %v\n%s", s, err, schema)
-		}
-		codec, err := goavro.NewCodec(schema)
-		if err != nil {
-			t.Fatalf("schema %d: goavro: %v\n%s", s, err, schema)
-		}
+		schema, n, codec := genSchema(t, sg, s)
 		bodies := make([][]byte, rows)
 		want := make([]map[string]any, rows)
+		var err error
 		for i := range bodies {
 			bodies[i] = dg.value(nil, n)
 			if want[i], err = goavroDecode(t, codec, n, bodies[i]); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/linkedin/goavro/v2"
 )
 
 // TestRecycledBuffers decodes random data of random schemas in batches of
@@ -28,15 +27,7 @@ func TestRecycledBuffers(t *testing.T) {
 	sg := &schemaGen{r: r}
 	dg := &dataGen{r: r}
 	for s := range nschemas {
-		schema := sg.schema()
-		n, err := parseSchema(schema)
-		if err != nil {
-			t.Fatalf("schema %d: parse: %v\n%s", s, err, schema)
-		}
-		codec, err := goavro.NewCodec(schema)
-		if err != nil {
-			t.Fatalf("schema %d: goavro: %v\n%s", s, err, schema)
-		}
+		schema, n, codec := genSchema(t, sg, s)
 		opts := []Option{WithAllocator(memory.NewGoAllocator())}
 		flatten := s%2 == 1
 		if flatten {
