@@ -698,7 +698,6 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 				setBit(known, i)
 			}
 		}
-		var cand []int32
 		for i := 0; i < n; i++ {
 			lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
 			if lo == hi {
@@ -731,8 +730,12 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 					}
 				}
 				v := b.variantView(j, cat)
-				cand = append(append(cand[:0], c1...), c2...)
-				for _, id := range cand {
+				for _, id := range c1 {
+					if e.variantMatches(p.atoms[id].gen, &v, report) {
+						setBit(T[id], i) // hit
+					}
+				}
+				for _, id := range c2 {
 					if e.variantMatches(p.atoms[id].gen, &v, report) {
 						setBit(T[id], i) // hit
 					}
