@@ -3,7 +3,6 @@ package trialmatch
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -22,11 +21,11 @@ func init() {
 
 // factBatchFn is the fact source stage of batch execution over Kafka: it
 // decodes a kafkaio.Batch of Confluent-framed patient_facts records against
-// the registry, converts each with the typed codec (schemas.DecodePatientFact,
-// no goavro maps), validates it, and keys the valid ones by patient shard:
+// the registry, converts each with the typed codec (decodeFact, as the
+// streaming source does), validates it, and keys the valid ones by patient shard:
 // one element per shard per bundle holding the facts' Avro bodies as they
-// came (as factEventsFn with PerShard). A fetch of thousands of records crosses the runner as one
-// element, instead of one element per record through the read, decode,
+// came (as factEventsFn with PerShard). A fetch of thousands of records
+// crosses the runner as one element, instead of one element per record through the read, decode,
 // convert and key stages: Prism pays several microseconds per element and
 // stage. Every record ends up in exactly one place: a shard's element or a
 // dead letter (decoding ones named by Stage, as avroio.Decode does).
@@ -58,25 +57,19 @@ func (f *factBatchFn) FinishBundle(ctx context.Context, emit func(beam.EventTime
 }
 
 func (f *factBatchFn) ProcessElement(ctx context.Context, b kafkaio.Batch, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
-	for i := range b.Records {
-		rec := b.Records[i]
-		body, id, err := f.dec.Decode(nil, rec.Value)
+	for _, rec := range b.Records {
+		d, ok, err := avroio.DecodeRecord(ctx, f.dec, f.Stage, false, rec, dead)
 		if err != nil {
-			var de *deadletter.Error
-			if !errors.As(err, &de) {
-				return err // the registry is unreachable: fail and retry the bundle
-			}
-			deadletter.Emit(ctx, dead, avroio.Reject(f.Stage, err, rec, id, false))
+			return err // the registry is unreachable: fail and retry the bundle
+		}
+		if !ok {
 			continue
 		}
-		fact, err := schemas.DecodePatientFact(body)
-		if err != nil {
-			d := avroio.Decoded{Record: rec, WriterSchemaID: id}
-			d.Value = body
-			rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
+		fact, ok := decodeFact(ctx, d, dead)
+		if !ok {
 			continue
 		}
-		if err := f.Keys.add(ctx, fact, body, emit, dead); err != nil {
+		if err := f.Keys.add(ctx, fact, d.Value, emit, dead); err != nil {
 			return err
 		}
 	}

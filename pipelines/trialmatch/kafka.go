@@ -177,14 +177,25 @@ func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.
 	emit(beam.EventTime(eventTime(x).UnixMilli()), *x)
 }
 
-type toFactFn struct{ nativeCodec }
-
-func (f *toFactFn) Setup() error { return f.setup(schemas.PatientFacts) }
+type toFactFn struct{}
 
 func (f *toFactFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.PatientFact), dead func(deadletter.Record)) error {
-	convert(ctx, &f.nativeCodec, "trialmatch.Facts", d, schemas.PatientFactFromNative,
-		func(x *schemas.PatientFact) time.Time { return x.EventTime }, emit, dead)
+	if fact, ok := decodeFact(ctx, d, dead); ok {
+		emit(beam.EventTime(fact.EventTime.UnixMilli()), *fact)
+	}
 	return nil
+}
+
+// decodeFact converts a decoded patient_facts record with the typed codec
+// (no goavro maps), or dead-letters it: shared by the streaming source and
+// batch execution's factBatchFn.
+func decodeFact(ctx context.Context, d avroio.Decoded, dead func(deadletter.Record)) (*schemas.PatientFact, bool) {
+	fact, err := schemas.DecodePatientFact(d.Value)
+	if err != nil {
+		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
+		return nil, false
+	}
+	return fact, true
 }
 
 type toTrialFn struct{ nativeCodec }

@@ -387,29 +387,36 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 		return nil, false, 0, err
 	}
 	wall := time.Now().UTC()
-	var published []schemas.ApprovedPatient
+	var (
+		published [][]schemas.ApprovedPatient // counted below, under one lock
+		nPub      int64
+	)
 	for i, v := range verdicts {
 		k := keys[i]
 		p := c.patients[k]
 		recs := p.Ledger.Apply(v, wall)
+		if len(recs) == 0 {
+			continue
+		}
 		for i := range recs {
 			emit(beam.EventTime(tick), recs[i])
 		}
-		published = append(published, recs...)
-		if len(recs) > 0 {
-			dirty[k] = true
-		}
+		published = append(published, recs)
+		nPub += int64(len(recs))
+		dirty[k] = true
 	}
 	e.meter(func() {
 		stageMatch.In(ctx, int64(len(profiles)))
 		stageMatch.Out(ctx, int64(len(verdicts)))
 		stageDecide.In(ctx, int64(len(verdicts)))
-		stageDecide.Out(ctx, int64(len(published)))
-		for i := range published {
-			r := &published[i]
-			stageDecide.Match(ctx, r)
-			if r.RetractionReason != nil {
-				beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
+		stageDecide.Out(ctx, nPub)
+		for _, recs := range published {
+			for i := range recs {
+				r := &recs[i]
+				stageDecide.Match(ctx, r)
+				if r.RetractionReason != nil {
+					beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
+				}
 			}
 		}
 	})

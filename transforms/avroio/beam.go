@@ -93,27 +93,35 @@ func (fn *decodeFn) Setup() error {
 }
 
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(Decoded), dead func(deadletter.Record)) error {
-	body, id, err := fn.dec.Decode(nil, rec.Value)
+	d, ok, err := DecodeRecord(ctx, fn.dec, fn.Stage, fn.InlinePayload, rec, dead)
+	if ok {
+		emit(d)
+	}
+	return err
+}
+
+// DecodeRecord is Decode's work on one record, for transforms that decode
+// records they hold otherwise (a kafkaio.Batch, say): it resolves rec's
+// framed value with dec and returns it as Decoded with ok set, or emits
+// the record's dead letter (named by stage, payload inline or only
+// referenced) and returns ok false. The error is set only when the registry
+// is unreachable: worth failing the bundle for a retry, not a dead letter.
+func DecodeRecord(ctx context.Context, dec *Decoder, stage string, inline bool, rec kafkaio.Record,
+	dead func(deadletter.Record)) (d Decoded, ok bool, err error) {
+	body, id, err := dec.Decode(nil, rec.Value)
 	if err != nil {
 		var de *deadletter.Error
 		if !errors.As(err, &de) {
-			return err // the registry is unreachable: fail and retry the bundle
+			return Decoded{}, false, err
 		}
-		deadletter.Emit(ctx, dead, Reject(fn.Stage, err, rec, id, fn.InlinePayload))
-		return nil
+		deadletter.Emit(ctx, dead, reject(stage, err, rec, id, inline))
+		return Decoded{}, false, nil
 	}
 	rec.Value = body
-	emit(Decoded{Record: rec, WriterSchemaID: id})
-	return nil
+	return Decoded{Record: rec, WriterSchemaID: id}, true, nil
 }
 
-// Reject is the dead letter of Kafka record rec that stage could not decode
-// (err, ideally a *deadletter.Error, says why; id is the writer schema id when
-// known, else 0): it names the record's topic, partition and offset and
-// holds its payload inline, or only a reference and SHA-256 of it (payloads
-// may carry PHI). Transforms that decode batches of records use it to
-// dead-letter exactly as Decode does.
-func Reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {
+func reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {
 	opts := []deadletter.Option{deadletter.From(deadletter.Source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset})}
 	if id != 0 {
 		opts = append(opts, deadletter.WithSchemaID(int32(id)))
@@ -183,7 +191,7 @@ func (fn *encodeFn) Setup() error {
 func (fn *encodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(kafkaio.Record), dead func(deadletter.Record)) error {
 	framed, err := fn.enc.AppendBody(nil, rec.Value)
 	if err != nil {
-		deadletter.Emit(ctx, dead, Reject(fn.Stage, err, rec, 0, false))
+		deadletter.Emit(ctx, dead, reject(fn.Stage, err, rec, 0, false))
 		return nil
 	}
 	rec.Topic, rec.Partition, rec.Offset, rec.Value = fn.Topic, -1, -1, framed

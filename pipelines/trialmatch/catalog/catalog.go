@@ -140,10 +140,8 @@ func (c *Catalog) VerdictsKnown(mem memory.Allocator, profiles []match.Profile, 
 		return nil, fmt.Errorf("catalog: %d profiles but %d event times", len(profiles), len(at))
 	}
 	out := make([]decide.Verdict, len(profiles))
-	index := make(map[string]int, len(profiles))
 	for i, p := range profiles {
 		out[i] = decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at[i], Deceased: p.Deceased, OpenArms: c.open}
-		index[p.Tenant+"\x00"+p.PatientID] = i
 	}
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
 		return out, nil
@@ -159,6 +157,11 @@ func (c *Catalog) VerdictsKnown(mem memory.Allocator, profiles []match.Profile, 
 		out[i].Eligible = append(out[i].Eligible, e)
 	}
 	if len(profiles) < RowwiseBelow {
+		// Row-at-a-time matches name their patient, not their row.
+		index := make(map[string]int, len(profiles))
+		for i, p := range profiles {
+			index[p.Tenant+"\x00"+p.PatientID] = i
+		}
 		for _, m := range c.engine.Rowwise(profiles) {
 			i, ok := index[m.Tenant+"\x00"+m.PatientID]
 			if !ok {
