@@ -7,10 +7,12 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
@@ -198,23 +200,71 @@ type replay struct {
 	err    error
 }
 
+// run replays the worker's ticks in order. Unlike the streaming stage,
+// which must publish each tick as it closes, it judges patients in as few
+// batches as it can: the changed patients of successive ticks wait (as
+// copies of their profiles) until the open-trial catalog changes, and are
+// then evaluated in one vectorised batch and applied to their ledgers tick
+// by tick, which publishes the same records as judging each tick alone.
 func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 	ticks := make([]int64, 0, len(r.byTick))
 	for t := range r.byTick {
 		ticks = append(ticks, t)
 	}
 	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
-	emit := func(ts beam.EventTime, a schemas.ApprovedPatient) { r.out = append(r.out, stamped{ts, a}) }
 	dead := func(d deadletter.Record) { r.dead = append(r.dead, d) }
-	c := newShardCache()
+	publish := func(q *request, a schemas.ApprovedPatient) {
+		r.out = append(r.out, stamped{beam.EventTime(q.tick), a})
+	}
+	var (
+		c       = newShardCache()
+		cat     *catalog.Catalog
+		pending []request
+		wall    = time.Now().UTC()
+	)
+	flush := func() error {
+		err := eng.decide(ctx, cat, pending, wall, publish)
+		pending = pending[:0]
+		return err
+	}
+	fail := func(t int64, err error) {
+		r.err = fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
+	}
 	for _, t := range ticks {
-		_, _, n, err := eng.step(ctx, c, t, r.byTick[t], emit, dead)
+		dirty, tableChanged, n, err := eng.fold(ctx, c, r.byTick[t], dead)
 		if err != nil {
-			r.err = fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
+			fail(t, err)
 			return
 		}
 		r.folded += n
 		delete(r.byTick, t)
+		if !tableChanged && len(dirty) == 0 {
+			continue
+		}
+		next, err := eng.catalogFor(c, msTime(t))
+		if err != nil {
+			fail(t, err)
+			return
+		}
+		if next != cat {
+			if err := flush(); err != nil {
+				fail(t, err)
+				return
+			}
+			cat = next
+		}
+		// A table change re-judges every patient: those requests share
+		// their profiles' variants and are evaluated before the next fold.
+		pending = c.requests(pending, t, dirty, tableChanged, !tableChanged)
+		if tableChanged {
+			if err := flush(); err != nil {
+				fail(t, err)
+				return
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		r.err = fmt.Errorf("trialmatch: shard %d: %w", shard, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -291,8 +292,28 @@ func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Prov
 // whether the table changed, and how many facts were folded in.
 func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []item,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
-	// Decisions first at equal times: a trial opening at t is open for a
-	// fact at t.
+	dirty, tableChanged, nFolded, err = e.fold(ctx, c, events, dead)
+	if err != nil || (!tableChanged && len(dirty) == 0) {
+		return dirty, tableChanged, nFolded, err
+	}
+	cat, err := e.catalogFor(c, msTime(tick))
+	if err != nil {
+		return nil, false, 0, err
+	}
+	reqs := c.requests(nil, tick, dirty, tableChanged, false)
+	err = e.decide(ctx, cat, reqs, time.Now().UTC(), func(r *request, rec schemas.ApprovedPatient) {
+		emit(beam.EventTime(r.tick), rec)
+		dirty[r.key] = true
+	})
+	return dirty, tableChanged, nFolded, err
+}
+
+// fold applies one tick's events to c in event-time order (decisions first
+// at equal times, so a trial opening at t is open for a fact at t). It
+// returns the patients whose profile changed, whether the table changed
+// (its fingerprint is then brought up to date), and how many facts were
+// folded in; facts that do not fold go to dead.
+func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
 	sort.SliceStable(events, func(i, j int) bool {
 		if events[i].ts != events[j].ts {
 			return events[i].ts < events[j].ts
@@ -344,81 +365,119 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 			return nil, false, 0, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.kind)
 		}
 	}
-	if !tableChanged && len(dirty) == 0 {
-		return dirty, false, nFolded, nil
-	}
-	now := msTime(tick)
 	if tableChanged {
 		c.fingerprint()
 	}
-	cat, err := e.catalogFor(c, now)
-	if err != nil {
-		return nil, false, 0, err
-	}
+	return dirty, tableChanged, nFolded, nil
+}
+
+// request is one patient evaluation a tick asks for.
+type request struct {
+	key     string
+	p       *patient
+	profile match.Profile
+	at      time.Time // the verdict's event time
+	tick    int64     // the output timestamp
+}
+
+// requests appends to dst the evaluations tick asks for, in key order:
+// every patient when all is set (the table changed), else the dirty ones.
+// A changed patient is judged at the time of its latest fact, the others
+// at the tick. With keep set the profiles are copied so that later folds do
+// not change them (the batch replay evaluates them later).
+func (c *shardCache) requests(dst []request, tick int64, dirty map[string]bool, all, keep bool) []request {
 	var keys []string
-	if tableChanged {
+	if all {
+		keys = make([]string, 0, len(c.patients))
 		for k := range c.patients {
 			keys = append(keys, k)
 		}
 	} else {
+		keys = make([]string, 0, len(dirty))
 		for k := range dirty {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
-	profiles := make([]match.Profile, len(keys))
-	at := make([]time.Time, len(keys))
-	for i, k := range keys {
+	now := msTime(tick)
+	for _, k := range keys {
 		p := c.patients[k]
-		profiles[i] = p.View.Profile
-		at[i] = now
+		r := request{key: k, p: p, profile: p.View.Profile, at: now, tick: tick}
 		if dirty[k] {
-			at[i] = msTime(p.LastFact)
+			r.at = msTime(p.LastFact)
 		}
+		if keep {
+			r.profile.Variants = slices.Clone(r.profile.Variants)
+		}
+		dst = append(dst, r)
 	}
-	// Reasons only for protocols a patient has no published match for: the
-	// ledger keeps published ones as they are.
-	known := func(i int, protocol string) bool {
-		_, ok := c.patients[keys[i]].Ledger.Active[protocol]
-		return ok
+	return dst
+}
+
+// decide evaluates reqs against cat in one batch, applies the verdicts to
+// the patients' ledgers in the order given (a patient may come more than
+// once, tick after tick) and passes each record to publish, in that order.
+// Reasons are built only for the NEW records, the only ones that carry
+// them: the ledger keeps what it already published as it is.
+func (e *engine) decide(ctx context.Context, cat *catalog.Catalog, reqs []request, wall time.Time,
+	publish func(*request, schemas.ApprovedPatient)) error {
+	if len(reqs) == 0 {
+		return nil
 	}
-	verdicts, err := cat.VerdictsKnown(e.mem, profiles, at, known)
+	profiles := make([]match.Profile, len(reqs))
+	at := make([]time.Time, len(reqs))
+	for i := range reqs {
+		profiles[i], at[i] = reqs[i].profile, reqs[i].at
+	}
+	ev, err := cat.Evaluate(e.mem, profiles, at)
 	if err != nil {
-		return nil, false, 0, err
+		return err
 	}
-	wall := time.Now().UTC()
+	defer ev.Release()
+	type made struct {
+		req int
+		rec schemas.ApprovedPatient
+	}
 	var (
-		published [][]schemas.ApprovedPatient // counted below, under one lock
-		nPub      int64
+		out  []made
+		refs []catalog.Ref
+		news []int // out index of each ref's record
 	)
-	for i, v := range verdicts {
-		k := keys[i]
-		p := c.patients[k]
-		recs := p.Ledger.Apply(v, wall)
-		if len(recs) == 0 {
-			continue
+	for i := range ev.Verdicts {
+		v := &ev.Verdicts[i]
+		for _, rec := range reqs[i].p.Ledger.Apply(*v, wall) {
+			if rec.Action == decide.New {
+				k := decide.Chosen(v.Eligible, rec)
+				if k < 0 {
+					return fmt.Errorf("trialmatch: NEW record for %s names an arm the verdict does not hold", rec.ProtocolNo)
+				}
+				refs = append(refs, catalog.Ref{Profile: i, Eligible: k})
+				news = append(news, len(out))
+			}
+			out = append(out, made{i, rec})
 		}
-		for i := range recs {
-			emit(beam.EventTime(tick), recs[i])
-		}
-		published = append(published, recs)
-		nPub += int64(len(recs))
-		dirty[k] = true
+	}
+	if err := ev.WithReasons(refs); err != nil {
+		return err
+	}
+	for j, ref := range refs {
+		out[news[j]].rec.Reasons = ev.Verdicts[ref.Profile].Eligible[ref.Eligible].Reasons
+	}
+	for _, m := range out {
+		publish(&reqs[m.req], m.rec)
 	}
 	e.meter(func() {
-		stageMatch.In(ctx, int64(len(profiles)))
-		stageMatch.Out(ctx, int64(len(verdicts)))
-		stageDecide.In(ctx, int64(len(verdicts)))
-		stageDecide.Out(ctx, nPub)
-		for _, recs := range published {
-			for i := range recs {
-				r := &recs[i]
-				stageDecide.Match(ctx, r)
-				if r.RetractionReason != nil {
-					beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
-				}
+		stageMatch.In(ctx, int64(len(reqs)))
+		stageMatch.Out(ctx, int64(len(reqs)))
+		stageDecide.In(ctx, int64(len(reqs)))
+		stageDecide.Out(ctx, int64(len(out)))
+		for i := range out {
+			r := &out[i].rec
+			stageDecide.Match(ctx, r)
+			if r.RetractionReason != nil {
+				beam.NewCounter(metrics.Namespace, "decide/retracted/"+*r.RetractionReason).Inc(ctx, 1)
 			}
 		}
 	})
-	return dirty, tableChanged, nFolded, nil
+	return nil
 }

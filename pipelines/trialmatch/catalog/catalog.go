@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
@@ -111,101 +112,151 @@ func (c *Catalog) OpenArms() map[string][]string { return c.open }
 // Protocols returns how many trials the engine matches against.
 func (c *Catalog) Protocols() int { return len(c.engine.Protocols()) }
 
-// Verdicts evaluates a batch of profiles (vectorised over Arrow) and returns
-// one verdict per profile, in the order given, at event time at. Every
-// eligibility carries its reasons; VerdictsKnown skips the ones a caller
-// will not read.
+// Verdicts evaluates a batch of profiles and returns one verdict per
+// profile, in the order given, at event time at, every eligibility with its
+// reasons. Callers that read only some reasons use Evaluate.
 func (c *Catalog) Verdicts(mem memory.Allocator, profiles []match.Profile, at []time.Time) ([]decide.Verdict, error) {
-	return c.VerdictsKnown(mem, profiles, at, nil)
+	ev, err := c.Evaluate(mem, profiles, at)
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Release()
+	var all []Ref
+	for i, v := range ev.Verdicts {
+		for k := range v.Eligible {
+			all = append(all, Ref{Profile: i, Eligible: k})
+		}
+	}
+	if err := ev.WithReasons(all); err != nil {
+		return nil, err
+	}
+	return ev.Verdicts, nil
 }
 
-// Known says whether profile i of a batch already has a published match for
-// protocol. A nil Known knows of none.
-type Known func(i int, protocol string) bool
-
-// RowwiseBelow is the batch size under which VerdictsKnown evaluates
-// profiles one at a time over Go structs instead of building an Arrow
-// record: for a handful of profiles (a tick's changed patients) building the
-// record costs more than the row-at-a-time evaluation it would save. Both
-// give the same matches (the match package's conformance tests).
+// RowwiseBelow is the batch size under which Evaluate evaluates profiles
+// one at a time over Go structs instead of building an Arrow record: for a
+// handful of profiles (a tick's changed patients) building the record costs
+// more than the row-at-a-time evaluation it would save. Both give the same
+// matches (the match package's conformance tests).
 const RowwiseBelow = 16
 
-// VerdictsKnown is Verdicts where the eligibilities of protocols known
-// (already published for that profile) come without reasons: the decide
-// ledger keeps a published match as it is and never reads them, and
-// building reasons costs far more than finding the matches. The vectorised
-// path finds the hits first and builds reasons only for the others.
-func (c *Catalog) VerdictsKnown(mem memory.Allocator, profiles []match.Profile, at []time.Time, known Known) ([]decide.Verdict, error) {
+// Evaluation is a batch of profiles evaluated against a catalog: a verdict
+// per profile whose eligibilities come without reasons, and what it takes
+// to build the reasons of the ones a caller asks for (WithReasons). Finding
+// matches is cheap and building reasons is not: the decide ledger reads
+// reasons only for the matches it publishes as NEW, a small share of all
+// the eligibilities it is shown. Release it when done.
+type Evaluation struct {
+	// Verdicts holds one verdict per profile, in the order given.
+	Verdicts []decide.Verdict
+
+	engine *match.Engine
+	rec    arrow.Record  // the profiles as Arrow (vectorised path), or nil
+	hits   [][]match.Hit // per profile, the hit behind each eligibility
+	rows   [][]match.Match
+}
+
+// Ref names one eligibility of an Evaluation: Verdicts[Profile].Eligible[Eligible].
+type Ref struct {
+	Profile, Eligible int
+}
+
+// Evaluate finds the eligibilities of profiles, at event times at, without
+// their reasons. Batches of at least RowwiseBelow profiles are evaluated
+// vectorised over Arrow.
+func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []time.Time) (*Evaluation, error) {
 	if len(at) != len(profiles) {
 		return nil, fmt.Errorf("catalog: %d profiles but %d event times", len(profiles), len(at))
 	}
-	out := make([]decide.Verdict, len(profiles))
+	ev := &Evaluation{Verdicts: make([]decide.Verdict, len(profiles)), engine: c.engine}
 	for i, p := range profiles {
-		out[i] = decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at[i], Deceased: p.Deceased, OpenArms: c.open}
+		ev.Verdicts[i] = decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at[i], Deceased: p.Deceased, OpenArms: c.open}
 	}
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
-		return out, nil
+		return ev, nil
 	}
-	add := func(i int, m *match.Match, withReasons bool) {
-		e := decide.Eligible{
+	add := func(i int, m *match.Match) {
+		ev.Verdicts[i].Eligible = append(ev.Verdicts[i].Eligible, decide.Eligible{
 			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
 			TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
-		}
-		if withReasons {
-			e.Reasons = reasons(m.Reasons)
-		}
-		out[i].Eligible = append(out[i].Eligible, e)
+		})
 	}
 	if len(profiles) < RowwiseBelow {
-		// Row-at-a-time matches name their patient, not their row.
-		index := make(map[string]int, len(profiles))
-		for i, p := range profiles {
-			index[p.Tenant+"\x00"+p.PatientID] = i
-		}
-		for _, m := range c.engine.Rowwise(profiles) {
-			i, ok := index[m.Tenant+"\x00"+m.PatientID]
-			if !ok {
-				return nil, fmt.Errorf("catalog: engine returned a match for a patient not in the batch")
+		// Row-at-a-time matches come with their reasons. A batch may hold
+		// one patient more than once (at several event times), so each
+		// profile is evaluated on its own.
+		ev.rows = make([][]match.Match, len(profiles))
+		for i := range profiles {
+			for _, m := range c.engine.Rowwise(profiles[i : i+1]) {
+				add(i, &m)
+				ev.rows[i] = append(ev.rows[i], m)
 			}
-			add(i, &m, known == nil || !known(i, m.ProtocolNo))
 		}
-		return out, nil
+		return ev, nil
 	}
-	rec := match.BuildProfiles(mem, profiles)
-	defer rec.Release()
-	hits, err := c.engine.MatchBatchHits(rec, nil)
+	ev.rec = match.BuildProfiles(mem, profiles)
+	hits, err := c.engine.MatchBatchHits(ev.rec, nil)
 	if err != nil {
+		ev.Release()
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	targets := make([]match.Match, len(hits))
-	need := make([]bool, len(hits))
-	var want []match.Hit
-	for k, h := range hits {
-		if targets[k], err = c.engine.Target(h.Clause); err != nil {
-			return nil, fmt.Errorf("catalog: %w", err)
-		}
+	ev.hits = make([][]match.Hit, len(profiles))
+	for _, h := range hits {
 		if int(h.Row) >= len(profiles) {
+			ev.Release()
 			return nil, fmt.Errorf("catalog: engine returned a hit on row %d of %d", h.Row, len(profiles))
 		}
-		if known == nil || !known(int(h.Row), targets[k].ProtocolNo) {
-			need[k] = true
-			want = append(want, h)
+		m, err := c.engine.Target(h.Clause)
+		if err != nil {
+			ev.Release()
+			return nil, fmt.Errorf("catalog: %w", err)
+		}
+		add(int(h.Row), &m)
+		ev.hits[h.Row] = append(ev.hits[h.Row], h)
+	}
+	return ev, nil
+}
+
+// WithReasons builds the reasons of the eligibilities refs name, in one
+// vectorised pass, and sets them in Verdicts.
+func (ev *Evaluation) WithReasons(refs []Ref) error {
+	for _, r := range refs {
+		if r.Profile < 0 || r.Profile >= len(ev.Verdicts) || r.Eligible < 0 || r.Eligible >= len(ev.Verdicts[r.Profile].Eligible) {
+			return fmt.Errorf("catalog: no eligibility %d of profile %d in this evaluation", r.Eligible, r.Profile)
 		}
 	}
-	ms, err := c.engine.Matches(rec, want)
+	if ev.rows != nil {
+		for _, r := range refs {
+			ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = reasons(ev.rows[r.Profile][r.Eligible].Reasons)
+		}
+		return nil
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	want := make([]match.Hit, len(refs))
+	for j, r := range refs {
+		want[j] = ev.hits[r.Profile][r.Eligible]
+	}
+	ms, err := ev.engine.Matches(ev.rec, want)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
+		return fmt.Errorf("catalog: %w", err)
 	}
-	next := 0
-	for k, h := range hits {
-		if need[k] {
-			add(int(h.Row), &ms[next], true)
-			next++
-			continue
-		}
-		add(int(h.Row), &targets[k], false)
+	if len(ms) != len(refs) {
+		return fmt.Errorf("catalog: engine built %d matches for %d hits", len(ms), len(refs))
 	}
-	return out, nil
+	for j, r := range refs {
+		ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = reasons(ms[j].Reasons)
+	}
+	return nil
+}
+
+// Release frees the evaluation's Arrow record; Verdicts stay valid.
+func (ev *Evaluation) Release() {
+	if ev.rec != nil {
+		ev.rec.Release()
+		ev.rec = nil
+	}
 }
 
 func reasons(rs []match.Reason) []schemas.MatchReason {

@@ -11,6 +11,12 @@ import (
 	"github.com/trialflow/trialflow/schemas"
 )
 
+// Actions of a published record.
+const (
+	New       = "NEW"
+	Retracted = "RETRACTED"
+)
+
 // Retraction reasons.
 const (
 	Deceased       = "DECEASED"
@@ -75,6 +81,12 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 	if l.Active == nil {
 		l.Active = map[string]Active{}
 	}
+	if unchanged(l.Active, v) {
+		// The common case when a patient is re-judged (an unrelated trial
+		// changed, a fact that matters to no published match): nothing to
+		// publish, and no need to build the map below.
+		return nil
+	}
 	var out []schemas.ApprovedPatient
 	rec := func(protocol, action string) schemas.ApprovedPatient {
 		return schemas.ApprovedPatient{
@@ -95,7 +107,7 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 		if _, ok := l.Active[protocol]; ok {
 			continue
 		}
-		r := rec(protocol, "NEW")
+		r := rec(protocol, New)
 		r.ArmCode, r.DoseLevel = optional(e.ArmCode), optional(e.DoseLevel)
 		r.TrialVersion, r.ApprovalReference = e.TrialVersion, optional(e.ApprovalReference)
 		r.Reasons = e.Reasons
@@ -106,7 +118,7 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 		if _, ok := now1[protocol]; ok {
 			continue
 		}
-		r := rec(protocol, "RETRACTED")
+		r := rec(protocol, Retracted)
 		r.ArmCode, r.DoseLevel, r.TrialVersion = optional(a.ArmCode), optional(a.DoseLevel), a.Version
 		why := reason(v, protocol, a)
 		r.RetractionReason = &why
@@ -115,6 +127,56 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ProtocolNo < out[j].ProtocolNo })
 	return out
+}
+
+// unchanged reports whether v makes the patient eligible for exactly the
+// protocols of active, so that Apply publishes nothing.
+func unchanged(active map[string]Active, v Verdict) bool {
+	if v.Deceased {
+		return len(active) == 0
+	}
+	for _, e := range v.Eligible {
+		if _, ok := active[e.ProtocolNo]; !ok {
+			return false
+		}
+	}
+	for protocol := range active {
+		found := false
+		for _, e := range v.Eligible {
+			if e.ProtocolNo == protocol {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Chosen returns the index in eligible of the eligibility a NEW record
+// rec was published from (the one Apply prefers for its protocol), or -1
+// when eligible holds none that matches rec's arm and dose level. A caller
+// that builds reasons only for what is published uses it to find them.
+func Chosen(eligible []Eligible, rec schemas.ApprovedPatient) int {
+	best := -1
+	for k, e := range eligible {
+		if e.ProtocolNo == rec.ProtocolNo && (best < 0 || better(e, eligible[best])) {
+			best = k
+		}
+	}
+	if best < 0 || eligible[best].ArmCode != deref(rec.ArmCode) || eligible[best].DoseLevel != deref(rec.DoseLevel) {
+		return -1
+	}
+	return best
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func reason(v Verdict, protocol string, a Active) string {

@@ -2,6 +2,8 @@ package decide_test
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -105,4 +107,88 @@ func ExampleLedger_Apply() {
 	// Output:
 	// NEW 26-100 ARM A
 	// RETRACTED 26-100 ARM_CLOSED
+}
+
+// Chosen finds the eligibility a NEW record was published from, the one
+// Apply prefers among several for its protocol.
+func TestChosen(t *testing.T) {
+	elig := []decide.Eligible{
+		{ProtocolNo: "B", ArmCode: "ARM 1"},
+		{ProtocolNo: "A"},
+		{ProtocolNo: "A", ArmCode: "ARM 2"},
+		{ProtocolNo: "A", ArmCode: "ARM 1", DoseLevel: "L1"},
+		{ProtocolNo: "A", ArmCode: "ARM 1", DoseLevel: "L1"}, // equal: the first wins
+	}
+	l := &decide.Ledger{}
+	recs := l.Apply(verdict(1, false, nil, elig...), t0)
+	if len(recs) != 2 {
+		t.Fatalf("recs = %+v", recs)
+	}
+	if k := decide.Chosen(elig, recs[0]); k != 3 {
+		t.Fatalf("Chosen(A) = %d, want 3", k)
+	}
+	if k := decide.Chosen(elig, recs[1]); k != 0 {
+		t.Fatalf("Chosen(B) = %d, want 0", k)
+	}
+	other := recs[0]
+	arm := "ARM 9"
+	other.ArmCode = &arm
+	if k := decide.Chosen(elig, other); k != -1 {
+		t.Fatalf("Chosen of a record with an arm the verdict lacks = %d, want -1", k)
+	}
+	other.ProtocolNo = "Z"
+	if k := decide.Chosen(elig, other); k != -1 {
+		t.Fatalf("Chosen of a record for another protocol = %d, want -1", k)
+	}
+}
+
+// Over random verdict sequences the ledger publishes exactly what a
+// brute-force model of it says: NEW for an eligible protocol not yet
+// published, RETRACTED for a published one no longer eligible (all of them
+// once the patient is deceased), nothing for a verdict older than the last.
+func TestLedgerAgainstModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	protocols := []string{"A", "B", "C", "D"}
+	for seq := 0; seq < 500; seq++ {
+		l := &decide.Ledger{}
+		model := map[string]bool{}
+		last := -1
+		for step := 0; step < 20; step++ {
+			hour := rng.IntN(30)
+			deceased := rng.IntN(10) == 0
+			var elig []decide.Eligible
+			now := map[string]bool{}
+			for _, p := range protocols {
+				for n := rng.IntN(3); n > 0 && rng.IntN(2) == 0; n-- {
+					elig = append(elig, decide.Eligible{ProtocolNo: p, ArmCode: fmt.Sprint("ARM ", n)})
+					now[p] = !deceased
+				}
+			}
+			var want []string
+			if hour >= last {
+				last = hour
+				for _, p := range protocols {
+					switch {
+					case now[p] && !model[p]:
+						want = append(want, "NEW:"+p)
+					case !now[p] && model[p]:
+						want = append(want, "RETRACTED:"+p)
+					}
+				}
+				model = map[string]bool{}
+				for p, ok := range now {
+					if ok {
+						model[p] = true
+					}
+				}
+			}
+			var got []string
+			for _, r := range l.Apply(verdict(hour, deceased, nil, elig...), t0) {
+				got = append(got, r.Action+":"+r.ProtocolNo)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("sequence %d step %d (hour %d, deceased %t, %d eligible): got %v, want %v", seq, step, hour, deceased, len(elig), got, want)
+			}
+		}
+	}
 }
