@@ -177,10 +177,9 @@ func (f *shardBatchFn) Setup() {
 		n = runtime.GOMAXPROCS(0)
 	}
 	f.engs = make([]*engine, n)
-	mu := &sync.Mutex{}
 	for i := range f.engs {
 		f.engs[i] = newEngine()
-		f.engs[i].metrics = mu
+		f.engs[i].hold = true
 	}
 }
 
@@ -191,13 +190,24 @@ type stamped struct {
 }
 
 // replay is one worker's share of a shard: its patients' facts and the
-// whole changelog by tick, and what it produced.
+// whole changelog by tick. What it produces goes out in parts (send), one
+// per evaluated batch, so that the bundle's goroutine emits them while the
+// worker goes on.
 type replay struct {
 	byTick map[int64][]item
-	out    []stamped
-	dead   []deadletter.Record
-	folded int64
-	err    error
+	send   func(part)
+	// dead is the bundle's dead-letter emitter: the engine calls it only
+	// from held metric updates, which the bundle's goroutine runs.
+	dead func(deadletter.Record)
+	err  error
+}
+
+// part is a piece of a worker's output: records, facts folded, and the
+// Beam metric updates (and dead letters) that go with them.
+type part struct {
+	out     []stamped
+	folded  int64
+	metrics []func()
 }
 
 // run replays the worker's ticks in order. Unlike the streaming stage,
@@ -212,31 +222,38 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 		ticks = append(ticks, t)
 	}
 	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
-	dead := func(d deadletter.Record) { r.dead = append(r.dead, d) }
-	publish := func(q *request, a schemas.ApprovedPatient) {
-		r.out = append(r.out, stamped{beam.EventTime(q.tick), a})
-	}
 	var (
 		c       = newShardCache()
 		cat     *catalog.Catalog
-		pending []request
+		pending requests
 		wall    = time.Now().UTC()
+		cur     part
 	)
+	publish := func(q *request, a schemas.ApprovedPatient) {
+		cur.out = append(cur.out, stamped{beam.EventTime(q.tick), a})
+	}
+	send := func() {
+		cur.metrics = eng.takeMetrics()
+		r.send(cur)
+		cur = part{}
+	}
+	defer send()
 	flush := func() error {
-		err := eng.decide(ctx, cat, pending, wall, publish)
-		pending = pending[:0]
+		err := eng.decide(ctx, cat, &pending, wall, publish)
+		pending.reset()
+		send()
 		return err
 	}
 	fail := func(t int64, err error) {
 		r.err = fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
 	}
 	for _, t := range ticks {
-		dirty, tableChanged, n, err := eng.fold(ctx, c, r.byTick[t], dead)
+		dirty, tableChanged, n, err := eng.fold(ctx, c, r.byTick[t], r.dead)
 		if err != nil {
 			fail(t, err)
 			return
 		}
-		r.folded += n
+		cur.folded += n
 		delete(r.byTick, t)
 		if !tableChanged && len(dirty) == 0 {
 			continue
@@ -255,7 +272,7 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 		}
 		// A table change re-judges every patient: those requests share
 		// their profiles' variants and are evaluated before the next fold.
-		pending = c.requests(pending, t, dirty, tableChanged, !tableChanged)
+		pending.add(c, t, dirty, tableChanged, !tableChanged)
 		if tableChanged {
 			if err := flush(); err != nil {
 				fail(t, err)
@@ -324,27 +341,37 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 			r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &fs[i]})
 		}
 	}
+	// The workers replay their patients while this goroutine, the only
+	// one that may use the bundle's emitters and metrics, emits what they
+	// have finished.
+	parts2 := make(chan part, 4*len(parts))
 	var wg sync.WaitGroup
 	for i, r := range parts {
+		r.send, r.dead = func(p part) { parts2 <- p }, dead
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r.run(ctx, f.engs[i], shard)
 		}()
 	}
-	wg.Wait()
+	go func() {
+		wg.Wait()
+		close(parts2)
+	}()
 	var n int64
+	for p := range parts2 {
+		for _, m := range p.metrics {
+			m()
+		}
+		for _, o := range p.out {
+			emit(o.ts, o.rec)
+		}
+		n += p.folded
+	}
 	for _, r := range parts {
 		if r.err != nil {
 			return r.err
 		}
-		for _, o := range r.out {
-			emit(o.ts, o.rec)
-		}
-		for _, d := range r.dead {
-			dead(d)
-		}
-		n += r.folded
 	}
 	if n > 0 {
 		folded(n)

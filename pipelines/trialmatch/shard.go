@@ -70,19 +70,29 @@ type engine struct {
 	cats  map[string]*catalog.Catalog
 	parse *catalog.Cache
 	mem   memory.Allocator
-	// metrics, when set, serialises Beam metric updates: Beam's per-bundle
-	// metric store is not safe for concurrent use, and batch execution runs
-	// several engines in one bundle.
-	metrics *sync.Mutex
+	// hold keeps Beam metric updates (in held) instead of making them:
+	// Beam's per-bundle metric store is not safe for concurrent use, and
+	// batch execution runs several engines on worker goroutines of one
+	// bundle, so the goroutine that emits their output applies them.
+	hold bool
+	held []func()
 }
 
-// meter runs f, which updates Beam metrics, under e.metrics.
+// meter runs f, which updates Beam metrics, now or, when e.hold is set,
+// when the held updates are taken (takeMetrics) and run.
 func (e *engine) meter(f func()) {
-	if e.metrics != nil {
-		e.metrics.Lock()
-		defer e.metrics.Unlock()
+	if e.hold {
+		e.held = append(e.held, f)
+		return
 	}
 	f()
+}
+
+// takeMetrics returns the held metric updates and forgets them.
+func (e *engine) takeMetrics() []func() {
+	h := e.held
+	e.held = nil
+	return h
 }
 
 func newEngine() *engine {
@@ -300,8 +310,9 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 	if err != nil {
 		return nil, false, 0, err
 	}
-	reqs := c.requests(nil, tick, dirty, tableChanged, false)
-	err = e.decide(ctx, cat, reqs, time.Now().UTC(), func(r *request, rec schemas.ApprovedPatient) {
+	var q requests
+	q.add(c, tick, dirty, tableChanged, false)
+	err = e.decide(ctx, cat, &q, time.Now().UTC(), func(r *request, rec schemas.ApprovedPatient) {
 		emit(beam.EventTime(r.tick), rec)
 		dirty[r.key] = true
 	})
@@ -312,7 +323,8 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 // at equal times, so a trial opening at t is open for a fact at t). It
 // returns the patients whose profile changed, whether the table changed
 // (its fingerprint is then brought up to date), and how many facts were
-// folded in; facts that do not fold go to dead.
+// folded in; facts that do not fold go to dead. dead is called from e.meter, as a
+// metric update (see engine.hold).
 func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
 	sort.SliceStable(events, func(i, j int) bool {
 		if events[i].ts != events[j].ts {
@@ -371,21 +383,34 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 	return dirty, tableChanged, nFolded, nil
 }
 
-// request is one patient evaluation a tick asks for.
+// request is one patient evaluation a tick asks for; its profile and
+// event time are in the requests' parallel slices.
 type request struct {
-	key     string
-	p       *patient
-	profile match.Profile
-	at      time.Time // the verdict's event time
-	tick    int64     // the output timestamp
+	key  string
+	p    *patient
+	tick int64 // the output timestamp
 }
 
-// requests appends to dst the evaluations tick asks for, in key order:
-// every patient when all is set (the table changed), else the dirty ones.
-// A changed patient is judged at the time of its latest fact, the others
-// at the tick. With keep set the profiles are copied so that later folds do
-// not change them (the batch replay evaluates them later).
-func (c *shardCache) requests(dst []request, tick int64, dirty map[string]bool, all, keep bool) []request {
+// requests are the patient evaluations waiting for one batch: profiles
+// and at (the verdicts' event times) as the catalog takes them, and who
+// asked. It is reused from batch to batch.
+type requests struct {
+	reqs     []request
+	profiles []match.Profile
+	at       []time.Time
+}
+
+func (q *requests) reset() {
+	clear(q.profiles) // drop references to variants
+	q.reqs, q.profiles, q.at = q.reqs[:0], q.profiles[:0], q.at[:0]
+}
+
+// add appends the evaluations tick asks for, in key order: every patient
+// when all is set (the table changed), else the dirty ones. A changed
+// patient is judged at the time of its latest fact, the others at the
+// tick. With keep set the profiles are copied so that later folds do not
+// change them (the batch replay evaluates them later).
+func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, keep bool) {
 	var keys []string
 	if all {
 		keys = make([]string, 0, len(c.patients))
@@ -402,34 +427,32 @@ func (c *shardCache) requests(dst []request, tick int64, dirty map[string]bool, 
 	now := msTime(tick)
 	for _, k := range keys {
 		p := c.patients[k]
-		r := request{key: k, p: p, profile: p.View.Profile, at: now, tick: tick}
+		at := now
 		if dirty[k] {
-			r.at = msTime(p.LastFact)
+			at = msTime(p.LastFact)
 		}
+		profile := p.View.Profile
 		if keep {
-			r.profile.Variants = slices.Clone(r.profile.Variants)
+			profile.Variants = slices.Clone(profile.Variants)
 		}
-		dst = append(dst, r)
+		q.reqs = append(q.reqs, request{key: k, p: p, tick: tick})
+		q.profiles = append(q.profiles, profile)
+		q.at = append(q.at, at)
 	}
-	return dst
 }
 
-// decide evaluates reqs against cat in one batch, applies the verdicts to
+// decide evaluates q against cat in one batch, applies the verdicts to
 // the patients' ledgers in the order given (a patient may come more than
 // once, tick after tick) and passes each record to publish, in that order.
 // Reasons are built only for the NEW records, the only ones that carry
 // them: the ledger keeps what it already published as it is.
-func (e *engine) decide(ctx context.Context, cat *catalog.Catalog, reqs []request, wall time.Time,
+func (e *engine) decide(ctx context.Context, cat *catalog.Catalog, q *requests, wall time.Time,
 	publish func(*request, schemas.ApprovedPatient)) error {
+	reqs := q.reqs
 	if len(reqs) == 0 {
 		return nil
 	}
-	profiles := make([]match.Profile, len(reqs))
-	at := make([]time.Time, len(reqs))
-	for i := range reqs {
-		profiles[i], at[i] = reqs[i].profile, reqs[i].at
-	}
-	ev, err := cat.Evaluate(e.mem, profiles, at)
+	ev, err := cat.Evaluate(e.mem, q.profiles, q.at)
 	if err != nil {
 		return err
 	}

@@ -175,12 +175,6 @@ func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
 		return ev, nil
 	}
-	add := func(i int, m *match.Match) {
-		ev.Verdicts[i].Eligible = append(ev.Verdicts[i].Eligible, decide.Eligible{
-			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
-			TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
-		})
-	}
 	if len(profiles) < RowwiseBelow {
 		// Row-at-a-time matches come with their reasons. A batch may hold
 		// one patient more than once (at several event times), so each
@@ -188,7 +182,7 @@ func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []
 		ev.rows = make([][]match.Match, len(profiles))
 		for i := range profiles {
 			for _, m := range c.engine.Rowwise(profiles[i : i+1]) {
-				add(i, &m)
+				ev.Verdicts[i].Eligible = append(ev.Verdicts[i].Eligible, c.eligible(&m))
 				ev.rows[i] = append(ev.rows[i], m)
 			}
 		}
@@ -200,21 +194,37 @@ func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []
 		ev.Release()
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
+	// Hits come row by row: each verdict's eligibilities (and the hits
+	// behind them) are consecutive runs of two slices allocated once.
 	ev.hits = make([][]match.Hit, len(profiles))
-	for _, h := range hits {
-		if int(h.Row) >= len(profiles) {
+	elig := make([]decide.Eligible, len(hits))
+	for k := 0; k < len(hits); {
+		row := hits[k].Row
+		if int(row) >= len(profiles) || (k > 0 && row <= hits[k-1].Row) {
 			ev.Release()
-			return nil, fmt.Errorf("catalog: engine returned a hit on row %d of %d", h.Row, len(profiles))
+			return nil, fmt.Errorf("catalog: engine returned a hit on row %d of %d, out of order", row, len(profiles))
 		}
-		m, err := c.engine.Target(h.Clause)
-		if err != nil {
-			ev.Release()
-			return nil, fmt.Errorf("catalog: %w", err)
+		start := k
+		for ; k < len(hits) && hits[k].Row == row; k++ {
+			m, err := c.engine.Target(hits[k].Clause)
+			if err != nil {
+				ev.Release()
+				return nil, fmt.Errorf("catalog: %w", err)
+			}
+			elig[k] = c.eligible(&m)
 		}
-		add(int(h.Row), &m)
-		ev.hits[h.Row] = append(ev.hits[h.Row], h)
+		ev.Verdicts[row].Eligible = elig[start:k:k]
+		ev.hits[row] = hits[start:k:k]
 	}
 	return ev, nil
+}
+
+// eligible is the eligibility, without reasons, of a match.
+func (c *Catalog) eligible(m *match.Match) decide.Eligible {
+	return decide.Eligible{
+		ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
+		TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
+	}
 }
 
 // WithReasons builds the reasons of the eligibilities refs name, in one
