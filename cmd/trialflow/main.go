@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -27,7 +28,18 @@ var commands []command
 
 func register(c command) { commands = append(commands, c) }
 
+// gcPercent is the garbage collector's target when GOGC is not set: the
+// pipeline's heap is mostly short-lived batches (fetches, Arrow records,
+// verdicts), and letting it grow to 5x the live heap before a collection
+// takes about a fifth of the CPU off a bounded run
+// (BenchmarkTrialmatchPipeline, bench/RESULTS-trialmatch.md). GOGC and
+// GOMEMLIMIT still win when set.
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	// A runner starts this binary as the Beam worker with --worker; Init
 	// never returns then.
 	if isWorker(os.Args[1:]) {
