@@ -386,7 +386,7 @@ func (d *strDict) truthTable(judge func(string) bool) []bool {
 // chunkWords is how many 64-row words of a batch the clause DAG is
 // evaluated over at a time: 2,048 rows, so that the inner nodes' bitsets of
 // a chunk stay in cache (the benchmark's 1,000 arms give ~1,300 nodes).
-const chunkWords = 32
+const chunkWords = 32 // at most 32: a node's nonzero words are a uint32 mask
 
 // vstate is the per-batch scratch of the vectorized engine, pooled by the
 // engine so that a batch allocates nothing in steady state.
@@ -396,8 +396,7 @@ type vstate struct {
 	T     [][]uint64 // per atom: rows the atom is known true for
 	inner []uint64   // inner nodes' bitsets, one chunk each
 	nodeT [][]uint64 // per DAG node, current chunk (atoms alias T)
-	pop   []int      // per DAG node: nonzero words in the chunk (0: empty)
-	order []int32
+	mask  []uint32   // per DAG node: its nonzero words in the chunk (bit k: word k)
 	known []uint64
 	valid []uint64
 	dicts [numStrDicts]strDict
@@ -429,7 +428,7 @@ func (e *Engine) getState(n int) *vstate {
 		s.inner = make([]uint64, in)
 	}
 	s.nodeT = slices.Grow(s.nodeT[:0], len(p.dag))[:len(p.dag)]
-	s.pop = slices.Grow(s.pop[:0], len(p.dag))[:len(p.dag)]
+	s.mask = slices.Grow(s.mask[:0], len(p.dag))[:len(p.dag)]
 	s.known = slices.Grow(s.known[:0], nw)[:nw]
 	s.valid = slices.Grow(s.valid[:0], nw)[:nw]
 	for i := range s.dicts {
@@ -777,40 +776,39 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 				inner++
 			}
 			st.nodeT[i] = t
-			c := 0
+			// Only the words in a node's mask are read: the other words
+			// of an inner node's bitset are zero but not written.
+			var m uint32
 			switch d.op {
 			case vAtom:
-				for _, x := range t {
-					if x != 0 {
-						c++
-					}
+				for w, x := range t {
+					m |= uint32(nonzero(x)) << uint(w)
 				}
 			case vAnd:
-				c = andWords(d.kids, st, t)
+				m = andWords(d.kids, st, t)
 			case vOr:
-				clear(t)
 				for _, k := range d.kids {
-					if st.pop[k] == 0 {
-						continue
-					}
-					for w, x := range st.nodeT[k] {
-						t[w] |= x
-					}
+					m |= st.mask[k]
 				}
-				for _, x := range t {
-					if x != 0 {
-						c++
+				for mm := m; mm != 0; mm &= mm - 1 {
+					t[bits.TrailingZeros32(mm)] = 0
+				}
+				for _, k := range d.kids {
+					kt := st.nodeT[k]
+					for mm := st.mask[k]; mm != 0; mm &= mm - 1 {
+						w := bits.TrailingZeros32(mm)
+						t[w] |= kt[w]
 					}
 				}
 			}
-			st.pop[i] = c
+			st.mask[i] = m
 		}
 		tmp = tmp[:0]
 		for ci, node := range p.clauseNode {
-			if st.pop[node] == 0 {
-				continue
-			}
-			for k, x := range st.nodeT[node] {
+			t := st.nodeT[node]
+			for m := st.mask[node]; m != 0; m &= m - 1 {
+				k := bits.TrailingZeros32(m)
+				x := t[k]
 				base := int32((c0 + k) * 64)
 				for ; x != 0; x &= x - 1 {
 					tmp = append(tmp, Hit{base + int32(bits.TrailingZeros64(x)), int32(ci)})
@@ -841,71 +839,59 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 	return dst, st
 }
 
-// andWords ANDs the kids' bitsets of the chunk into t, sparsest kid
-// first (an empty kid ends it at once); it returns how many words are
-// nonzero.
-func andWords(kids []int32, st *vstate, t []uint64) int {
-	ord := append(st.order[:0], kids...)
-	st.order = ord
-	for _, k := range ord {
-		if st.pop[k] == 0 {
-			return 0
-		}
+// andWords ANDs the kids' bitsets of the chunk into t, over the words
+// nonzero in every kid (the AND of their masks), and returns the mask of
+// the nonzero words of t.
+func andWords(kids []int32, st *vstate, t []uint64) uint32 {
+	m := ^uint32(0)
+	for _, k := range kids {
+		m &= st.mask[k]
 	}
-	for i := 1; i < len(ord); i++ { // insertion sort by density: few kids
-		for j := i; j > 0 && st.pop[ord[j]] < st.pop[ord[j-1]]; j-- {
-			ord[j], ord[j-1] = ord[j-1], ord[j]
-		}
+	if m == 0 {
+		return 0
 	}
-	// Branch-free over the words (the zero tests would mispredict).
-	c := 0
+	// Branch-free within a word (zero tests would mispredict).
 	n := len(t)
-	k0 := st.nodeT[ord[0]][:n]
-	k1 := st.nodeT[ord[1]][:n]
-	rest := ord[2:]
+	k0 := st.nodeT[kids[0]][:n]
+	k1 := st.nodeT[kids[1]][:n]
+	rest := kids[2:]
+	res := m
 	switch len(rest) {
 	case 0:
-		for w := range t {
+		for ; m != 0; m &= m - 1 {
+			w := bits.TrailingZeros32(m)
 			x := k0[w] & k1[w]
 			t[w] = x
-			c += nonzero(x)
+			res &^= uint32(1-nonzero(x)) << uint(w)
 		}
 	case 1:
 		k2 := st.nodeT[rest[0]][:n]
-		for w := range t {
+		for ; m != 0; m &= m - 1 {
+			w := bits.TrailingZeros32(m)
 			x := k0[w] & k1[w] & k2[w]
 			t[w] = x
-			c += nonzero(x)
+			res &^= uint32(1-nonzero(x)) << uint(w)
 		}
 	case 2:
 		k2, k3 := st.nodeT[rest[0]][:n], st.nodeT[rest[1]][:n]
-		for w := range t {
+		for ; m != 0; m &= m - 1 {
+			w := bits.TrailingZeros32(m)
 			x := k0[w] & k1[w] & k2[w] & k3[w]
 			t[w] = x
-			c += nonzero(x)
-		}
-	case 3:
-		k2, k3, k4 := st.nodeT[rest[0]][:n], st.nodeT[rest[1]][:n], st.nodeT[rest[2]][:n]
-		for w := range t {
-			x := k0[w] & k1[w] & k2[w] & k3[w] & k4[w]
-			t[w] = x
-			c += nonzero(x)
+			res &^= uint32(1-nonzero(x)) << uint(w)
 		}
 	default:
-		for w := range t {
-			t[w] = k0[w] & k1[w]
-		}
-		for _, k := range rest {
-			kt := st.nodeT[k][:n]
-			for w := range t {
-				t[w] &= kt[w]
+		for ; m != 0; m &= m - 1 {
+			w := bits.TrailingZeros32(m)
+			x := k0[w] & k1[w]
+			for _, k := range rest {
+				x &= st.nodeT[k][w]
 			}
-		}
-		for _, x := range t {
-			c += nonzero(x)
+			t[w] = x
+			res &^= uint32(1-nonzero(x)) << uint(w)
 		}
 	}
-	return c
+	return res
 }
 
 // b2u is 1 for true, else 0 (compiled without a branch).
