@@ -81,8 +81,10 @@ type vplan struct {
 	diagAtoms []int
 	diagTrue  map[string][]int32
 	diagNeg   []int32
+	diagTab   strTab // diagTrue, probed once per row
 	// genomic indexes
 	byGene  map[string][]int32
+	geneTab strTab  // byGene, probed once per finding
 	anyGene []int32 // non-SV, non-signature leaves without a gene
 	svLeaf  []int32
 	sigLeaf []int32
@@ -293,7 +295,112 @@ func (e *Engine) plan() *vplan {
 	for n := range names {
 		p.diagTrue[n] = p.diagMatches(n)
 	}
+	p.diagTab.build(p.diagTrue)
+	p.geneTab.build(p.byGene)
 	return p
+}
+
+// strTab is a read-only table from a fixed set of strings to their atom
+// lists, cheaper than a Go map on the hot path: a string's slot comes from
+// its length and its first and last eight bytes (a few loads, one
+// multiply), and comparing these words with the slot's decides (they are
+// the whole string up to 16 bytes; longer strings compare their middle
+// too). The multiplier is chosen
+// at build time so that the set's strings have a slot each; should none be
+// found, the table falls back to the map.
+type strTab struct {
+	mul   uint64
+	shift uint
+	slots []strSlot
+	m     map[string][]int32
+}
+
+type strSlot struct {
+	a, b uint64
+	n    int
+	s    string
+	ids  []int32
+	ok   bool
+}
+
+// strWords returns the first and last eight bytes of s (fewer bytes, zero
+// padded, for a shorter s; up to 16 bytes they determine s with its
+// length).
+func strWords(s string) (a, b uint64) {
+	n := len(s)
+	switch {
+	case n >= 8:
+		a = uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		t := s[n-8:]
+		b = uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+	case n >= 4:
+		t := s[n-4:]
+		a = uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(t[0])<<32 | uint64(t[1])<<40 | uint64(t[2])<<48 | uint64(t[3])<<56
+	default:
+		for i := 0; i < n; i++ {
+			a |= uint64(s[i]) << (8 * uint(i))
+		}
+	}
+	return a, b
+}
+
+// strHash mixes a string's words from strWords and its length.
+func strHash(a, b uint64, n int) uint64 {
+	return a ^ bits.RotateLeft64(b, 29) ^ uint64(n)*0x9e3779b97f4a7c15
+}
+
+func (t *strTab) build(m map[string][]int32) {
+	*t = strTab{}
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		a, b := strWords(k)
+		keys = append(keys, strHash(a, b, len(k)))
+	}
+	seen := map[uint64]bool{}
+	for lg := max(4, bits.Len(uint(len(m)))+2); lg <= 16; lg++ {
+		shift := uint(64 - lg)
+		mul := uint64(0x9e3779b97f4a7c15)
+		for try := 0; try < 64; try++ {
+			mul = mul*6364136223846793005 + 1442695040888963407 | 1
+			clear(seen)
+			ok := true
+			for _, k := range keys {
+				h := (k * mul) >> shift
+				if seen[h] {
+					ok = false
+					break
+				}
+				seen[h] = true
+			}
+			if !ok {
+				continue
+			}
+			t.mul, t.shift, t.slots = mul, shift, make([]strSlot, 1<<lg)
+			for k, ids := range m {
+				a, b := strWords(k)
+				t.slots[(strHash(a, b, len(k))*mul)>>shift] = strSlot{a: a, b: b, n: len(k), s: k, ids: ids, ok: true}
+			}
+			return
+		}
+	}
+	t.m = m
+}
+
+// get returns the list of s and whether s is in the table.
+func (t *strTab) get(s string) ([]int32, bool) {
+	if t.m != nil {
+		ids, ok := t.m[s]
+		return ids, ok
+	}
+	a, b := strWords(s)
+	sl := &t.slots[(strHash(a, b, len(s))*t.mul)>>t.shift]
+	if sl.ok && sl.a == a && sl.b == b && sl.n == len(s) && (len(s) <= 16 || sl.s == s) {
+		return sl.ids, true
+	}
+	return nil, false
 }
 
 // diagMatches lists the diagnosis atoms name satisfies (slow path).
@@ -666,7 +773,7 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 			}
 			name := b.diag.Value(i)
 			if !have || name != last {
-				list, ok := p.diagTrue[name]
+				list, ok := p.diagTab.get(name)
 				if !ok {
 					if list, ok = miss[name]; !ok {
 						list = p.diagMatches(name)
@@ -714,7 +821,7 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 					c1 = p.sigLeaf
 				default:
 					if !b.vHugo.IsNull(j) {
-						c1 = p.byGene[b.vHugo.Value(j)]
+						c1, _ = p.geneTab.get(b.vHugo.Value(j))
 					}
 					c2 = p.anyGene
 				}
