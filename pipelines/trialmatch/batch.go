@@ -177,8 +177,9 @@ func (f *shardBatchFn) Setup() {
 		n = runtime.GOMAXPROCS(0)
 	}
 	f.engs = make([]*engine, n)
+	cats := newCatalogs()
 	for i := range f.engs {
-		f.engs[i] = newEngine()
+		f.engs[i] = newEngine(cats)
 		f.engs[i].hold = true
 	}
 }
@@ -223,11 +224,11 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 	}
 	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
 	var (
-		c       = newShardCache()
-		cat     *catalog.Catalog
-		pending requests
-		wall    = time.Now().UTC()
-		cur     part
+		c            = newShardCache()
+		cat, changed *catalog.Catalog
+		pending      requests
+		wall         = time.Now().UTC()
+		cur          part
 	)
 	publish := func(q *request, a schemas.ApprovedPatient) {
 		cur.out = append(cur.out, stamped{beam.EventTime(q.tick), a})
@@ -239,7 +240,7 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 	}
 	defer send()
 	flush := func() error {
-		err := eng.decide(ctx, cat, &pending, wall, publish)
+		err := eng.decide(ctx, cat, changed, &pending, wall, publish)
 		pending.reset()
 		send()
 		return err
@@ -258,26 +259,32 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 		if !tableChanged && len(dirty) == 0 {
 			continue
 		}
-		next, err := eng.catalogFor(c, msTime(t))
+		nextCat, nextChanged, err := eng.catalogsFor(c, t, tableChanged)
 		if err != nil {
 			fail(t, err)
 			return
 		}
-		if next != cat {
+		// A table change re-judges every patient, some from their ledgers
+		// (requests.add): the verdicts waiting must be applied first, and
+		// these requests share their profiles' variants, so they are
+		// evaluated before the next fold.
+		if nextCat != cat || tableChanged {
 			if err := flush(); err != nil {
 				fail(t, err)
 				return
 			}
-			cat = next
+			cat, changed = nextCat, nextChanged
 		}
-		// A table change re-judges every patient: those requests share
-		// their profiles' variants and are evaluated before the next fold.
-		pending.add(c, t, dirty, tableChanged, !tableChanged)
+		if err := pending.add(c, t, dirty, tableChanged, !tableChanged); err != nil {
+			fail(t, err)
+			return
+		}
 		if tableChanged {
 			if err := flush(); err != nil {
 				fail(t, err)
 				return
 			}
+			changed = nil
 		}
 	}
 	if err := flush(); err != nil {

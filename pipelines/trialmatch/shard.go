@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,6 +45,11 @@ type patient struct {
 	Ledger decide.Ledger
 	// LastFact is the event time (ms) of the latest fact folded in.
 	LastFact int64
+	// JudgedDay is the day (days since 1970-01-01, plus one) of the
+	// catalog the ledger was last brought up to date with, when the
+	// ledger then holds exactly the protocols the profile is eligible for;
+	// zero when that is not known. See requests.add.
+	JudgedDay int32
 }
 
 // shardFn folds facts into profiles, matches them against the broadcast
@@ -66,16 +73,17 @@ type shardFn struct {
 // (streaming) and the grouped (batch) stages: it applies one tick's events
 // to a shard's patients and table and publishes what changed.
 type engine struct {
-	mu    sync.Mutex
-	cats  map[string]*catalog.Catalog
-	parse *catalog.Cache
-	mem   memory.Allocator
+	cats *catalogs
+	mem  memory.Allocator
 	// hold keeps Beam metric updates (in held) instead of making them:
 	// Beam's per-bundle metric store is not safe for concurrent use, and
 	// batch execution runs several engines on worker goroutines of one
 	// bundle, so the goroutine that emits their output applies them.
 	hold bool
 	held []func()
+	// judged counts the verdicts by kind: against every open trial, and
+	// against the changed trials only.
+	judged struct{ all, changedOnly int64 }
 }
 
 // meter runs f, which updates Beam metrics, now or, when e.hold is set,
@@ -95,8 +103,27 @@ func (e *engine) takeMetrics() []func() {
 	return h
 }
 
-func newEngine() *engine {
-	return &engine{cats: map[string]*catalog.Catalog{}, parse: catalog.NewCache(), mem: memory.NewGoAllocator()}
+// catalogs are the compiled catalogs of the tables and days an engine has
+// met, shared by the engines of one stage instance (Build holds the lock:
+// a catalog is built once, not once per worker).
+type catalogs struct {
+	mu    sync.Mutex
+	cats  map[string]*catalog.Catalog
+	parse *catalog.Cache
+}
+
+// maxCatalogs bounds catalogs: a batch replay meets every table change of
+// the run (a full catalog and one of the changed trials each) in every
+// shard, and rebuilding them once the cache is full costs far more than
+// keeping a few hundred.
+const maxCatalogs = 512
+
+func newCatalogs() *catalogs {
+	return &catalogs{cats: map[string]*catalog.Catalog{}, parse: catalog.NewCache()}
+}
+
+func newEngine(cats *catalogs) *engine {
+	return &engine{cats: cats, mem: memory.NewGoAllocator()}
 }
 
 type shardCache struct {
@@ -106,6 +133,8 @@ type shardCache struct {
 	// tableKey fingerprints table; recomputed only when the table changes,
 	// not on every tick.
 	tableKey string
+	// changed holds the protocols whose decision the last fold changed.
+	changed map[string]bool
 }
 
 // fingerprint sets tableKey from table.
@@ -141,11 +170,11 @@ func newShardFn(tick time.Duration) *shardFn {
 
 func (f *shardFn) Setup() {
 	f.cache = map[int]*shardCache{}
-	f.eng = newEngine()
+	f.eng = newEngine(newCatalogs())
 }
 
 func newShardCache() *shardCache {
-	c := &shardCache{patients: map[string]*patient{}, table: map[string]opentrials.Decision{}}
+	c := &shardCache{patients: map[string]*patient{}, table: map[string]opentrials.Decision{}, changed: map[string]bool{}}
 	c.fingerprint()
 	return c
 }
@@ -185,7 +214,7 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	if c != nil && c.version == v {
 		return c, nil
 	}
-	c = &shardCache{version: v, patients: map[string]*patient{}, table: map[string]opentrials.Decision{}}
+	c = &shardCache{version: v, patients: map[string]*patient{}, table: map[string]opentrials.Decision{}, changed: map[string]bool{}}
 	if err := readJSON(sp, &f.Table, &c.table); err != nil {
 		return nil, fmt.Errorf("trialmatch: read open-trial table: %w", err)
 	}
@@ -212,24 +241,50 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 }
 
 func (e *engine) catalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
+	return e.catalogOf(c, today, false)
+}
+
+// changedCatalogFor is the catalog of just the trials whose decision the
+// last fold changed (c.changed).
+func (e *engine) changedCatalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
+	return e.catalogOf(c, today, true)
+}
+
+func (e *engine) catalogOf(c *shardCache, today time.Time, changedOnly bool) (*catalog.Catalog, error) {
 	key := c.tableKey + "/" + today.Format(time.DateOnly)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if cat, ok := e.cats[key]; ok {
+	var protocols []string
+	if changedOnly {
+		for p := range c.changed {
+			protocols = append(protocols, p)
+		}
+		sort.Strings(protocols)
+		key += "/changed:" + strings.Join(protocols, "\x00")
+	}
+	e.cats.mu.Lock()
+	defer e.cats.mu.Unlock()
+	if cat, ok := e.cats.cats[key]; ok {
 		return cat, nil
 	}
 	decs := make([]opentrials.Decision, 0, len(c.table))
-	for _, d := range c.table {
-		decs = append(decs, d)
+	if changedOnly {
+		for _, p := range protocols {
+			if d, ok := c.table[p]; ok {
+				decs = append(decs, d)
+			}
+		}
+	} else {
+		for _, d := range c.table {
+			decs = append(decs, d)
+		}
 	}
-	cat, err := catalog.Build(e.parse, decs, today)
+	cat, err := catalog.Build(e.cats.parse, decs, today)
 	if err != nil {
 		return nil, err
 	}
-	if len(e.cats) > 64 {
-		clear(e.cats)
+	if len(e.cats.cats) >= maxCatalogs {
+		clear(e.cats.cats)
 	}
-	e.cats[key] = cat
+	e.cats.cats[key] = cat
 	return cat, nil
 }
 
@@ -306,17 +361,35 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 	if err != nil || (!tableChanged && len(dirty) == 0) {
 		return dirty, tableChanged, nFolded, err
 	}
-	cat, err := e.catalogFor(c, msTime(tick))
+	cat, changed, err := e.catalogsFor(c, tick, tableChanged)
 	if err != nil {
 		return nil, false, 0, err
 	}
 	var q requests
-	q.add(c, tick, dirty, tableChanged, false)
-	err = e.decide(ctx, cat, &q, time.Now().UTC(), func(r *request, rec schemas.ApprovedPatient) {
+	if err := q.add(c, tick, dirty, tableChanged, false); err != nil {
+		return nil, false, 0, err
+	}
+	err = e.decide(ctx, cat, changed, &q, time.Now().UTC(), func(r *request, rec schemas.ApprovedPatient) {
 		emit(beam.EventTime(r.tick), rec)
 		dirty[r.key] = true
 	})
+	// A new JudgedDay is state to keep too.
+	for _, r := range q.reqs {
+		if r.p.JudgedDay != r.judged {
+			dirty[r.key] = true
+		}
+	}
 	return dirty, tableChanged, nFolded, err
+}
+
+// catalogsFor returns the catalog of the table at tick and, when the
+// table changed, the catalog of just the trials that changed.
+func (e *engine) catalogsFor(c *shardCache, tick int64, tableChanged bool) (cat, changed *catalog.Catalog, err error) {
+	if cat, err = e.catalogFor(c, msTime(tick)); err != nil || !tableChanged {
+		return cat, nil, err
+	}
+	changed, err = e.changedCatalogFor(c, msTime(tick))
+	return cat, changed, err
 }
 
 // fold applies one tick's events to c in event-time order (decisions first
@@ -333,6 +406,7 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 		return events[i].kind < events[j].kind
 	})
 	dirty = map[string]bool{}
+	clear(c.changed)
 	var viewIn int64
 	defer func() {
 		if viewIn > 0 {
@@ -345,7 +419,11 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 	for _, ev := range events {
 		switch ev.kind {
 		case kindDecision:
-			c.table[ev.decision.ProtocolNo] = *ev.decision
+			d := *ev.decision
+			if old, ok := c.table[d.ProtocolNo]; !ok || !old.Equal(d) {
+				c.changed[d.ProtocolNo] = true
+			}
+			c.table[d.ProtocolNo] = d
 			tableChanged = true
 		case kindFact:
 			fact := ev.fact
@@ -389,7 +467,18 @@ type request struct {
 	key  string
 	p    *patient
 	tick int64 // the output timestamp
+	// changedOnly re-judges the patient against the trials that changed
+	// only (see requests.add).
+	changedOnly bool
+	judged      int32 // the patient's JudgedDay when the request was made
 }
+
+// rejudgeAll turns off re-judging against the changed trials only, for
+// tests that check it gives the same records.
+var rejudgeAll = false
+
+// day is the JudgedDay of a verdict at tick.
+func day(tick int64) int32 { return int32(tick/86_400_000) + 1 }
 
 // requests are the patient evaluations waiting for one batch: profiles
 // and at (the verdicts' event times) as the catalog takes them, and who
@@ -398,11 +487,14 @@ type requests struct {
 	reqs     []request
 	profiles []match.Profile
 	at       []time.Time
+	// changed holds the protocols whose decision changed, for requests
+	// that re-judge against those only.
+	changed map[string]bool
 }
 
 func (q *requests) reset() {
 	clear(q.profiles) // drop references to variants
-	q.reqs, q.profiles, q.at = q.reqs[:0], q.profiles[:0], q.at[:0]
+	q.reqs, q.profiles, q.at, q.changed = q.reqs[:0], q.profiles[:0], q.at[:0], nil
 }
 
 // add appends the evaluations tick asks for, in key order: every patient
@@ -410,7 +502,15 @@ func (q *requests) reset() {
 // patient is judged at the time of its latest fact, the others at the
 // tick. With keep set the profiles are copied so that later folds do not
 // change them (the batch replay evaluates them later).
-func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, keep bool) {
+//
+// When the table changed, a patient whose profile did not change and
+// whose ledger was brought up to date by a verdict of the same day is
+// re-judged against the trials that changed only: its eligibility for
+// the others is what its ledger holds (the ledger publishes every
+// eligibility it is shown), and a trial's criteria depend on nothing but
+// the profile, the trial and the day. The records are the same as from
+// re-judging it against every trial, for a fraction of the work.
+func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, keep bool) error {
 	var keys []string
 	if all {
 		keys = make([]string, 0, len(c.patients))
@@ -424,7 +524,13 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 		}
 	}
 	sort.Strings(keys)
-	now := msTime(tick)
+	if all {
+		if q.changed != nil {
+			return fmt.Errorf("trialmatch: two table changes in one batch of requests")
+		}
+		q.changed = maps.Clone(c.changed)
+	}
+	now, today := msTime(tick), day(tick)
 	for _, k := range keys {
 		p := c.patients[k]
 		at := now
@@ -435,56 +541,129 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 		if keep {
 			profile.Variants = slices.Clone(profile.Variants)
 		}
-		q.reqs = append(q.reqs, request{key: k, p: p, tick: tick})
+		q.reqs = append(q.reqs, request{key: k, p: p, tick: tick, judged: p.JudgedDay,
+			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today})
 		q.profiles = append(q.profiles, profile)
 		q.at = append(q.at, at)
 	}
+	return nil
 }
 
-// decide evaluates q against cat in one batch, applies the verdicts to
+// decide evaluates q in one batch (against cat, or changed for requests
+// that re-judge against the changed trials only), applies the verdicts to
 // the patients' ledgers in the order given (a patient may come more than
 // once, tick after tick) and passes each record to publish, in that order.
 // Reasons are built only for the NEW records, the only ones that carry
 // them: the ledger keeps what it already published as it is.
-func (e *engine) decide(ctx context.Context, cat *catalog.Catalog, q *requests, wall time.Time,
+func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *requests, wall time.Time,
 	publish func(*request, schemas.ApprovedPatient)) error {
 	reqs := q.reqs
 	if len(reqs) == 0 {
 		return nil
 	}
-	ev, err := cat.Evaluate(e.mem, q.profiles, q.at)
+	var full, part []int
+	for i := range reqs {
+		if reqs[i].changedOnly {
+			part = append(part, i)
+		} else {
+			full = append(full, i)
+		}
+	}
+	e.judged.all += int64(len(full))
+	e.judged.changedOnly += int64(len(part))
+	if len(part) > 0 && changed == nil {
+		return fmt.Errorf("trialmatch: re-judging against the changed trials without their catalog")
+	}
+	// Each request's verdict is verdict j of evaluation ev.
+	type source struct {
+		ev *catalog.Evaluation
+		j  int
+	}
+	src := make([]source, len(reqs))
+	evaluate := func(idx []int, f func([]match.Profile, []time.Time) (*catalog.Evaluation, error)) (*catalog.Evaluation, error) {
+		if len(idx) == 0 {
+			return nil, nil
+		}
+		ps, at := q.profiles, q.at
+		if len(idx) < len(reqs) {
+			ps, at = make([]match.Profile, len(idx)), make([]time.Time, len(idx))
+			for j, i := range idx {
+				ps[j], at[j] = q.profiles[i], q.at[i]
+			}
+		}
+		ev, err := f(ps, at)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range idx {
+			src[i] = source{ev, j}
+		}
+		return ev, nil
+	}
+	evFull, err := evaluate(full, func(ps []match.Profile, at []time.Time) (*catalog.Evaluation, error) {
+		return cat.Evaluate(e.mem, ps, at)
+	})
 	if err != nil {
 		return err
 	}
-	defer ev.Release()
+	if evFull != nil {
+		defer evFull.Release()
+	}
+	evPart, err := evaluate(part, changed.EvaluateRows)
+	if err != nil {
+		return err
+	}
+	if evPart != nil {
+		defer evPart.Release()
+	}
 	type made struct {
 		req int
 		rec schemas.ApprovedPatient
 	}
 	var (
-		out  []made
-		refs []catalog.Ref
-		news []int // out index of each ref's record
+		out   []made
+		refs  = map[*catalog.Evaluation][]catalog.Ref{}
+		news  = map[*catalog.Evaluation][]int{} // out index of each ref's record
+		carry []decide.Eligible
 	)
-	for i := range ev.Verdicts {
-		v := &ev.Verdicts[i]
-		for _, rec := range reqs[i].p.Ledger.Apply(*v, wall) {
+	for i := range reqs {
+		r, sv := &reqs[i], src[i]
+		v := sv.ev.Verdicts[sv.j]
+		if r.changedOnly {
+			// The trials that did not change: what the ledger holds.
+			carry = carry[:0]
+			for protocol, a := range r.p.Ledger.Active {
+				if !q.changed[protocol] {
+					carry = append(carry, decide.Eligible{ProtocolNo: protocol, ArmCode: a.ArmCode, DoseLevel: a.DoseLevel, TrialVersion: a.Version})
+				}
+			}
+			v.OpenArms = cat.OpenArms()
+			v.Eligible = append(v.Eligible[:len(v.Eligible):len(v.Eligible)], carry...)
+		}
+		applied := v.EventTime.UnixMilli() >= r.p.Ledger.LastEvent
+		for _, rec := range r.p.Ledger.Apply(v, wall) {
 			if rec.Action == decide.New {
 				k := decide.Chosen(v.Eligible, rec)
-				if k < 0 {
+				if k < 0 || k >= len(sv.ev.Verdicts[sv.j].Eligible) {
 					return fmt.Errorf("trialmatch: NEW record for %s names an arm the verdict does not hold", rec.ProtocolNo)
 				}
-				refs = append(refs, catalog.Ref{Profile: i, Eligible: k})
-				news = append(news, len(out))
+				refs[sv.ev] = append(refs[sv.ev], catalog.Ref{Profile: sv.j, Eligible: k})
+				news[sv.ev] = append(news[sv.ev], len(out))
 			}
 			out = append(out, made{i, rec})
 		}
+		r.p.JudgedDay = 0
+		if applied {
+			r.p.JudgedDay = day(r.tick)
+		}
 	}
-	if err := ev.WithReasons(refs); err != nil {
-		return err
-	}
-	for j, ref := range refs {
-		out[news[j]].rec.Reasons = ev.Verdicts[ref.Profile].Eligible[ref.Eligible].Reasons
+	for ev, rs := range refs {
+		if err := ev.WithReasons(rs); err != nil {
+			return err
+		}
+		for j, ref := range rs {
+			out[news[ev][j]].rec.Reasons = ev.Verdicts[ref.Profile].Eligible[ref.Eligible].Reasons
+		}
 	}
 	for _, m := range out {
 		publish(&reqs[m.req], m.rec)

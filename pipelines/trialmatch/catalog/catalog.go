@@ -165,6 +165,18 @@ type Ref struct {
 // their reasons. Batches of at least RowwiseBelow profiles are evaluated
 // vectorised over Arrow.
 func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []time.Time) (*Evaluation, error) {
+	return c.evaluate(mem, profiles, at, len(profiles) < RowwiseBelow)
+}
+
+// EvaluateRows is Evaluate on the row-at-a-time path whatever the batch
+// size: the cheaper one when the catalog holds a trial or two (a re-judging
+// against just the trials that changed), where building an Arrow record of
+// the profiles costs more than evaluating a few clauses on each.
+func (c *Catalog) EvaluateRows(profiles []match.Profile, at []time.Time) (*Evaluation, error) {
+	return c.evaluate(nil, profiles, at, true)
+}
+
+func (c *Catalog) evaluate(mem memory.Allocator, profiles []match.Profile, at []time.Time, rows bool) (*Evaluation, error) {
 	if len(at) != len(profiles) {
 		return nil, fmt.Errorf("catalog: %d profiles but %d event times", len(profiles), len(at))
 	}
@@ -175,7 +187,7 @@ func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
 		return ev, nil
 	}
-	if len(profiles) < RowwiseBelow {
+	if rows {
 		// Row-at-a-time matches come with their reasons. A batch may hold
 		// one patient more than once (at several event times), so each
 		// profile is evaluated on its own.
