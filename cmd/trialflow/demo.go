@@ -191,6 +191,9 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	if err := metrics.Summarize(res).WriteTable(out); err != nil {
 		return err
 	}
+	fmt.Fprintln(out, "(latency is match time minus the fact's event time: this demo replays synthetic history,\n"+
+		" so here it is the age of the data, not the pipeline's; streaming latency at a steady rate\n"+
+		" is in bench/RESULTS-trialmatch.md)")
 	hist, err := history.Files(historyDir)
 	if err != nil {
 		return err
