@@ -259,6 +259,7 @@ func (e *Engine) plan() *vplan {
 			c.pathAtoms[pi] = slices.Compact(ids)
 		}
 	}
+	p.factor()
 	names := map[string]bool{}
 	for id, a := range p.atoms {
 		switch {
@@ -401,6 +402,97 @@ func (t *strTab) get(s string) ([]int32, bool) {
 		return sl.ids, true
 	}
 	return nil, false
+}
+
+// factor shares conjunctions that many AND nodes have in common: the
+// pair of kids found together in the most AND nodes becomes an AND node of
+// its own, which replaces the pair in each of them, while a pair is shared
+// by enough nodes (the clauses of many arms repeat the same few criteria,
+// which flattening had spread into each clause's AND). The DAG is then put
+// back in children-before-parents order.
+func (p *vplan) factor() {
+	const minShare, maxPairs = 3, 512
+	type pair [2]int32
+	count := map[pair]int{}
+	for round := 0; round < maxPairs; round++ {
+		clear(count)
+		for _, d := range p.dag {
+			if d.op != vAnd || len(d.kids) < 3 {
+				continue
+			}
+			for i, a := range d.kids {
+				for _, b := range d.kids[i+1:] {
+					count[pair{min(a, b), max(a, b)}]++
+				}
+			}
+		}
+		best, bestN := pair{}, 0
+		for k, n := range count {
+			if n > bestN || n == bestN && (k[0] < best[0] || k[0] == best[0] && k[1] < best[1]) {
+				best, bestN = k, n
+			}
+		}
+		if bestN < minShare {
+			break
+		}
+		key := fmt.Sprint(vAnd, -1, []int32{best[0], best[1]})
+		id, ok := p.dagIDs[key]
+		if !ok {
+			id = int32(len(p.dag))
+			p.inner++
+			p.dag = append(p.dag, dnode{op: vAnd, atom: -1, kids: []int32{best[0], best[1]}})
+			p.dagIDs[key] = id
+		}
+		for i := range p.dag {
+			d := &p.dag[i]
+			if d.op != vAnd || len(d.kids) < 3 || !slices.Contains(d.kids, best[0]) || !slices.Contains(d.kids, best[1]) {
+				continue
+			}
+			kids := make([]int32, 0, len(d.kids)-1)
+			for _, k := range d.kids {
+				if k != best[0] && k != best[1] {
+					kids = append(kids, k)
+				}
+			}
+			d.kids = append(kids, id)
+		}
+	}
+	// Children before parents again (new nodes went to the end).
+	order := make([]int32, 0, len(p.dag))
+	newID := make([]int32, len(p.dag))
+	for i := range newID {
+		newID[i] = -1
+	}
+	var visit func(i int32)
+	visit = func(i int32) {
+		if newID[i] >= 0 {
+			return
+		}
+		for _, k := range p.dag[i].kids {
+			visit(k)
+		}
+		newID[i] = int32(len(order))
+		order = append(order, i)
+	}
+	for i := range p.dag {
+		visit(int32(i))
+	}
+	dag := make([]dnode, len(p.dag))
+	for to, from := range order {
+		d := p.dag[from]
+		kids := make([]int32, len(d.kids))
+		for k, c := range d.kids {
+			kids[k] = newID[c]
+		}
+		slices.Sort(kids)
+		d.kids = kids
+		dag[to] = d
+	}
+	p.dag = dag
+	for ci, n := range p.clauseNode {
+		p.clauseNode[ci] = newID[n]
+	}
+	p.dagIDs = nil // keys no longer match the node ids
 }
 
 // diagMatches lists the diagnosis atoms name satisfies (slow path).
