@@ -305,15 +305,15 @@ func (e *Engine) plan() *vplan {
 // lists, cheaper than a Go map on the hot path: a string's slot comes from
 // its length and its first and last eight bytes (a few loads, one
 // multiply), and comparing these words with the slot's decides (they are
-// the whole string up to 16 bytes; longer strings compare their middle
-// too). The multiplier is chosen
-// at build time so that the set's strings have a slot each; should none be
-// found, the table falls back to the map.
+// the whole string up to 16 bytes; longer strings compare the rest too).
+// Strings sharing a slot go to the next free ones (linear probing); the
+// table is at most a quarter full and the multiplier is chosen at build
+// time to spread the set's strings, so that a lookup takes one probe
+// almost always.
 type strTab struct {
 	mul   uint64
 	shift uint
 	slots []strSlot
-	m     map[string][]int32
 }
 
 type strSlot struct {
@@ -354,54 +354,62 @@ func strHash(a, b uint64, n int) uint64 {
 }
 
 func (t *strTab) build(m map[string][]int32) {
-	*t = strTab{}
 	keys := make([]uint64, 0, len(m))
 	for k := range m {
 		a, b := strWords(k)
 		keys = append(keys, strHash(a, b, len(k)))
 	}
+	lg := max(4, bits.Len(uint(len(m)))+2)
+	shift := uint(64 - lg)
 	seen := map[uint64]bool{}
-	for lg := max(4, bits.Len(uint(len(m)))+2); lg <= 16; lg++ {
-		shift := uint(64 - lg)
-		mul := uint64(0x9e3779b97f4a7c15)
-		for try := 0; try < 64; try++ {
-			mul = mul*6364136223846793005 + 1442695040888963407 | 1
-			clear(seen)
-			ok := true
-			for _, k := range keys {
-				h := (k * mul) >> shift
-				if seen[h] {
-					ok = false
-					break
-				}
-				seen[h] = true
+	// The multiplier with the fewest strings off their first slot.
+	bestMul, bestOff := uint64(0), -1
+	mul := uint64(0x9e3779b97f4a7c15)
+	for try := 0; try < 64 && bestOff != 0; try++ {
+		clear(seen)
+		off := 0
+		for _, k := range keys {
+			h := (k * mul) >> shift
+			if seen[h] {
+				off++
 			}
-			if !ok {
-				continue
-			}
-			t.mul, t.shift, t.slots = mul, shift, make([]strSlot, 1<<lg)
-			for k, ids := range m {
-				a, b := strWords(k)
-				t.slots[(strHash(a, b, len(k))*mul)>>shift] = strSlot{a: a, b: b, n: len(k), s: k, ids: ids, ok: true}
-			}
-			return
+			seen[h] = true
 		}
+		if bestOff < 0 || off < bestOff {
+			bestMul, bestOff = mul, off
+		}
+		mul = mul*6364136223846793005 + 1442695040888963407 | 1
 	}
-	t.m = m
+	*t = strTab{mul: bestMul, shift: shift, slots: make([]strSlot, 1<<lg)}
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the same layout on every build
+	mask := uint64(len(t.slots) - 1)
+	for _, k := range names {
+		a, b := strWords(k)
+		h := (strHash(a, b, len(k)) * t.mul) >> t.shift
+		for t.slots[h].ok {
+			h = (h + 1) & mask
+		}
+		t.slots[h] = strSlot{a: a, b: b, n: len(k), s: k, ids: m[k], ok: true}
+	}
 }
 
 // get returns the list of s and whether s is in the table.
 func (t *strTab) get(s string) ([]int32, bool) {
-	if t.m != nil {
-		ids, ok := t.m[s]
-		return ids, ok
-	}
 	a, b := strWords(s)
-	sl := &t.slots[(strHash(a, b, len(s))*t.mul)>>t.shift]
-	if sl.ok && sl.a == a && sl.b == b && sl.n == len(s) && (len(s) <= 16 || sl.s == s) {
-		return sl.ids, true
+	mask := uint64(len(t.slots) - 1)
+	for h := (strHash(a, b, len(s)) * t.mul) >> t.shift; ; h = (h + 1) & mask {
+		sl := &t.slots[h]
+		if !sl.ok {
+			return nil, false
+		}
+		if sl.a == a && sl.b == b && sl.n == len(s) && (len(s) <= 16 || sl.s == s) {
+			return sl.ids, true
+		}
 	}
-	return nil, false
 }
 
 // factor shares conjunctions that many AND nodes have in common: the
