@@ -471,6 +471,16 @@ type request struct {
 	// only (see requests.add).
 	changedOnly bool
 	judged      int32 // the patient's JudgedDay when the request was made
+	j           int   // the index of its profile in requests.profiles[kind]
+}
+
+// kind is the index in requests.profiles and requests.at of a request's
+// profile: 0 for a full judging, 1 for the changed trials only.
+func (r *request) kind() int {
+	if r.changedOnly {
+		return 1
+	}
+	return 0
 }
 
 // rejudgeAll turns off re-judging against the changed trials only, for
@@ -480,21 +490,24 @@ var rejudgeAll = false
 // day is the JudgedDay of a verdict at tick.
 func day(tick int64) int32 { return int32(tick/86_400_000) + 1 }
 
-// requests are the patient evaluations waiting for one batch: profiles
-// and at (the verdicts' event times) as the catalog takes them, and who
-// asked. It is reused from batch to batch.
+// requests are the patient evaluations waiting for one batch: who asked,
+// and per kind (request.kind) the profiles and at (the verdicts' event
+// times) as the catalog takes them. It is reused from batch to batch.
 type requests struct {
 	reqs     []request
-	profiles []match.Profile
-	at       []time.Time
+	profiles [2][]match.Profile
+	at       [2][]time.Time
 	// changed holds the protocols whose decision changed, for requests
 	// that re-judge against those only.
 	changed map[string]bool
 }
 
 func (q *requests) reset() {
-	clear(q.profiles) // drop references to variants
-	q.reqs, q.profiles, q.at, q.changed = q.reqs[:0], q.profiles[:0], q.at[:0], nil
+	q.reqs, q.changed = q.reqs[:0], nil
+	for k := range q.profiles {
+		clear(q.profiles[k]) // drop references to variants
+		q.profiles[k], q.at[k] = q.profiles[k][:0], q.at[k][:0]
+	}
 }
 
 // add appends the evaluations tick asks for, in key order: every patient
@@ -541,10 +554,13 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 		if keep {
 			profile.Variants = slices.Clone(profile.Variants)
 		}
-		q.reqs = append(q.reqs, request{key: k, p: p, tick: tick, judged: p.JudgedDay,
-			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today})
-		q.profiles = append(q.profiles, profile)
-		q.at = append(q.at, at)
+		r := request{key: k, p: p, tick: tick, judged: p.JudgedDay,
+			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today}
+		kind := r.kind()
+		r.j = len(q.profiles[kind])
+		q.reqs = append(q.reqs, r)
+		q.profiles[kind] = append(q.profiles[kind], profile)
+		q.at[kind] = append(q.at[kind], at)
 	}
 	return nil
 }
@@ -561,60 +577,28 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 	if len(reqs) == 0 {
 		return nil
 	}
-	var full, part []int
-	for i := range reqs {
-		if reqs[i].changedOnly {
-			part = append(part, i)
-		} else {
-			full = append(full, i)
-		}
-	}
-	e.judged.all += int64(len(full))
-	e.judged.changedOnly += int64(len(part))
-	if len(part) > 0 && changed == nil {
+	nFull, nPart := len(q.profiles[0]), len(q.profiles[1])
+	e.judged.all += int64(nFull)
+	e.judged.changedOnly += int64(nPart)
+	if nPart > 0 && changed == nil {
 		return fmt.Errorf("trialmatch: re-judging against the changed trials without their catalog")
 	}
-	// Each request's verdict is verdict j of evaluation ev.
-	type source struct {
-		ev *catalog.Evaluation
-		j  int
-	}
-	src := make([]source, len(reqs))
-	evaluate := func(idx []int, f func([]match.Profile, []time.Time) (*catalog.Evaluation, error)) (*catalog.Evaluation, error) {
-		if len(idx) == 0 {
-			return nil, nil
-		}
-		ps, at := q.profiles, q.at
-		if len(idx) < len(reqs) {
-			ps, at = make([]match.Profile, len(idx)), make([]time.Time, len(idx))
-			for j, i := range idx {
-				ps[j], at[j] = q.profiles[i], q.at[i]
-			}
-		}
-		ev, err := f(ps, at)
+	var evs [2]*catalog.Evaluation
+	if nFull > 0 {
+		ev, err := cat.Evaluate(e.mem, q.profiles[0], q.at[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for j, i := range idx {
-			src[i] = source{ev, j}
+		defer ev.Release()
+		evs[0] = ev
+	}
+	if nPart > 0 {
+		ev, err := changed.EvaluateRows(q.profiles[1], q.at[1])
+		if err != nil {
+			return err
 		}
-		return ev, nil
-	}
-	evFull, err := evaluate(full, func(ps []match.Profile, at []time.Time) (*catalog.Evaluation, error) {
-		return cat.Evaluate(e.mem, ps, at)
-	})
-	if err != nil {
-		return err
-	}
-	if evFull != nil {
-		defer evFull.Release()
-	}
-	evPart, err := evaluate(part, changed.EvaluateRows)
-	if err != nil {
-		return err
-	}
-	if evPart != nil {
-		defer evPart.Release()
+		defer ev.Release()
+		evs[1] = ev
 	}
 	type made struct {
 		req int
@@ -622,13 +606,15 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 	}
 	var (
 		out   []made
-		refs  = map[*catalog.Evaluation][]catalog.Ref{}
-		news  = map[*catalog.Evaluation][]int{} // out index of each ref's record
+		refs  [2][]catalog.Ref
+		news  [2][]int // out index of each ref's record
 		carry []decide.Eligible
 	)
 	for i := range reqs {
-		r, sv := &reqs[i], src[i]
-		v := sv.ev.Verdicts[sv.j]
+		r := &reqs[i]
+		kind := r.kind()
+		judged := &evs[kind].Verdicts[r.j]
+		v := *judged
 		if r.changedOnly {
 			// The trials that did not change: what the ledger holds.
 			carry = carry[:0]
@@ -644,11 +630,11 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		for _, rec := range r.p.Ledger.Apply(v, wall) {
 			if rec.Action == decide.New {
 				k := decide.Chosen(v.Eligible, rec)
-				if k < 0 || k >= len(sv.ev.Verdicts[sv.j].Eligible) {
+				if k < 0 || k >= len(judged.Eligible) {
 					return fmt.Errorf("trialmatch: NEW record for %s names an arm the verdict does not hold", rec.ProtocolNo)
 				}
-				refs[sv.ev] = append(refs[sv.ev], catalog.Ref{Profile: sv.j, Eligible: k})
-				news[sv.ev] = append(news[sv.ev], len(out))
+				refs[kind] = append(refs[kind], catalog.Ref{Profile: r.j, Eligible: k})
+				news[kind] = append(news[kind], len(out))
 			}
 			out = append(out, made{i, rec})
 		}
@@ -657,12 +643,16 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 			r.p.JudgedDay = day(r.tick)
 		}
 	}
-	for ev, rs := range refs {
+	for kind, rs := range refs {
+		if len(rs) == 0 {
+			continue
+		}
+		ev := evs[kind]
 		if err := ev.WithReasons(rs); err != nil {
 			return err
 		}
 		for j, ref := range rs {
-			out[news[ev][j]].rec.Reasons = ev.Verdicts[ref.Profile].Eligible[ref.Eligible].Reasons
+			out[news[kind][j]].rec.Reasons = ev.Verdicts[ref.Profile].Eligible[ref.Eligible].Reasons
 		}
 	}
 	for _, m := range out {
