@@ -22,9 +22,14 @@
 //     (package spv; latest event wins per attribute, idempotent on fact id);
 //     - matching: changed profiles are evaluated as one Arrow batch against
 //     the compiled open-trial catalog (packages catalog, match); a change of
-//     the open-trial table re-evaluates every stored profile of the shard;
+//     the open-trial table re-judges every stored profile of the shard,
+//     against the trials whose decision changed only when the patient's
+//     ledger was brought up to date the same day (its eligibility for the
+//     other trials is then what the ledger holds), against every trial
+//     otherwise;
 //     - dedup and retraction: a ledger per patient (package decide) turns
-//     verdicts into NEW once and RETRACTED with a reason.
+//     verdicts into NEW once and RETRACTED with a reason. Reasons are built
+//     for the NEW records only, the only ones that carry them.
 //  4. Sinks: approved_patients to Kafka (key tenant/patient/protocol,
 //     optionally a topic per tenant), a per-tenant tumbling-window digest,
 //     Parquet history, and dead letters.
@@ -39,7 +44,12 @@
 // does: the open-trial table of a protocol is computed from all its events
 // after a GroupByKey, and each shard's facts arrive in one group with the
 // open-trial changelog broadcast to every shard, replayed tick by tick
-// through the same engine. FromKafka picks Batch when it reads bounded, and
+// through the same engine, on GOMAXPROCS workers per shard. The replay
+// folds tick by tick but judges in as few batches as it can: the changed
+// patients of successive ticks wait, as copies of their profiles, until the
+// catalog changes (a table change or a new day), are then evaluated in one
+// vectorised batch and applied to their ledgers tick by tick, which
+// publishes what judging each tick alone would. FromKafka picks Batch when it reads bounded, and
 // then reads patient_facts with kafkaio.ReadBatches, decoding and keying a
 // whole fetch in one stage (one runner element per fetch, not per record). Batch outputs
 // leave global-window groups, so event-time windows downstream would see
