@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strconv"
@@ -221,7 +222,9 @@ func trialmatchCPU() time.Duration {
 // framed patient_facts records; the local Kafka and registry run in the
 // same process, so MB/cpu-s counts their CPU too. Each iteration writes to
 // its own approved_patients topic, and both active sets are checked against
-// the independent expectation.
+// the independent expectation. Both run with the garbage collector's
+// target at 400 %, as cmd/trialflow sets it, unless GOGC is set (GOGC=100
+// gives Go's default).
 func BenchmarkTrialmatchPipeline(b *testing.B) {
 	defer trialmatchKeepExperiments()()
 	f := trialmatchSetup(b)
@@ -237,7 +240,15 @@ func BenchmarkTrialmatchPipeline(b *testing.B) {
 	}
 }
 
+// trialmatchGCPercent is the garbage collector's target both pipelines
+// run with unless GOGC is set: the one cmd/trialflow sets, so that the
+// figures are those of the product.
+const trialmatchGCPercent = 400
+
 func trialmatchRun(b *testing.B, f *trialmatchFixture, name string) {
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(trialmatchGCPercent))
+	}
 	ctx := context.Background()
 	brokers, registryURL := f.stack.Bootstrap(), f.stack.RegistryURL()
 	b.SetBytes(f.produced.FactBytes)
