@@ -13,20 +13,27 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 )
 
-// Evaluate finds the same eligibilities as Verdicts on both of its paths
-// (row at a time below RowwiseBelow profiles, vectorised above), without
-// reasons, and WithReasons builds exactly the reasons asked for, equal to
-// Verdicts' ones.
-func TestEvaluateWithReasons(t *testing.T) {
+// synthCatalog builds the catalog of a synthetic data set of n patients at
+// its end, and the patients' final profiles.
+func synthCatalog(t *testing.T, n int) (*catalog.Catalog, []match.Profile, time.Time) {
+	t.Helper()
 	c := synth.DefaultConfig()
-	c.Patients, c.Trials = 1500, 20
+	c.Patients, c.Trials = n, 20
 	d := synth.Generate(c)
 	end := c.Start.Add(c.Span)
 	cat, err := catalog.Build(catalog.NewCache(), decisions(t, d, end), end)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ps := profiles(t, d)
+	return cat, profiles(t, d), end
+}
+
+// Evaluate finds the same eligibilities as Verdicts on both of its paths
+// (row at a time below RowwiseBelow profiles, vectorised above), without
+// reasons, and WithReasons builds exactly the reasons asked for, equal to
+// Verdicts' ones.
+func TestEvaluateWithReasons(t *testing.T) {
+	cat, ps, end := synthCatalog(t, 1500)
 	at := make([]time.Time, len(ps))
 	for i := range at {
 		at[i] = end
@@ -110,15 +117,7 @@ func TestEvaluateWithReasons(t *testing.T) {
 // (a tick replay collects each patient's successive profiles): each
 // occurrence gets its own verdict, on both paths.
 func TestEvaluateRepeatedPatient(t *testing.T) {
-	c := synth.DefaultConfig()
-	c.Patients, c.Trials = 600, 20
-	d := synth.Generate(c)
-	end := c.Start.Add(c.Span)
-	cat, err := catalog.Build(catalog.NewCache(), decisions(t, d, end), end)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := profiles(t, d)
+	cat, ps, _ := synthCatalog(t, 600)
 	// The first patient with an eligibility, then the same patient with no
 	// diagnosis (eligible for nothing), then the first again.
 	all, err := cat.Verdicts(memory.DefaultAllocator, ps, make([]time.Time, len(ps)))
