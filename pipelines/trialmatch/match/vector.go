@@ -855,10 +855,15 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 
 	// Rows that may match at all: the alive pseudo-atom.
 	alive := T[p.alive]
-	for i := 0; i < n; i++ {
-		if e.onDeceased || !b.deceased.Value(i) {
-			setBit(alive, i)
+	if e.onDeceased {
+		for w := range alive {
+			alive[w] = ^uint64(0)
 		}
+		if r := n % 64; r != 0 {
+			alive[len(alive)-1] = 1<<uint(r) - 1
+		}
+	} else {
+		boolWords(b.deceased, n, alive, true)
 	}
 
 	// Diagnosis atoms through the name index.
@@ -898,12 +903,7 @@ func (e *Engine) hits(b *batch, dst []Hit, scratch bool) ([]Hit, *vstate) {
 
 	// Genomic atoms through the gene / category index over the variant child table.
 	if len(p.genAll) > 0 {
-		clear(known)
-		for i := 0; i < n; i++ {
-			if b.sequenced.Value(i) {
-				setBit(known, i)
-			}
-		}
+		boolWords(b.sequenced, n, known, false)
 		for i := 0; i < n; i++ {
 			lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
 			if lo == hi {
@@ -1112,6 +1112,34 @@ func b2u(b bool) uint64 {
 
 // nonzero is 1 if x != 0, else 0, without a branch.
 func nonzero(x uint64) int { return int((x | -x) >> 63) }
+
+// boolWords fills dst with the values of arr (their complement with not)
+// as 64-row words, zero beyond n; like Value, it reads a null row's value
+// bit.
+func boolWords(arr *array.Boolean, n int, dst []uint64, not bool) {
+	clear(dst)
+	bm, off := arr.Data().Buffers()[1].Bytes(), arr.Data().Offset()
+	if off%8 != 0 || len(bm) < (off+n+7)/8 {
+		for i := 0; i < n; i++ {
+			if arr.Value(i) != not {
+				setBit(dst, i)
+			}
+		}
+		return
+	}
+	bm = bm[off/8 : (off+n+7)/8]
+	for k, x := range bm { // LSB first: byte k holds rows 8k..8k+7
+		dst[k>>3] |= uint64(x) << (8 * uint(k&7))
+	}
+	if not {
+		for w := range dst {
+			dst[w] = ^dst[w]
+		}
+	}
+	if r := n % 64; r != 0 {
+		dst[len(dst)-1] &= 1<<uint(r) - 1
+	}
+}
 
 // validWords fills dst with arr's validity as 64-row words (bit i%64 of
 // word i/64 is row i), zero beyond n.
