@@ -135,6 +135,20 @@ type shardCache struct {
 	tableKey string
 	// changed holds the protocols whose decision the last fold changed.
 	changed map[string]bool
+	// keys are the keys of patients, sorted; nil until asked for.
+	keys []string
+}
+
+// sortedKeys returns the keys of c.patients in order.
+func (c *shardCache) sortedKeys() []string {
+	if len(c.keys) != len(c.patients) {
+		c.keys = c.keys[:0]
+		for k := range c.patients {
+			c.keys = append(c.keys, k)
+		}
+		sort.Strings(c.keys)
+	}
+	return c.keys
 }
 
 // fingerprint sets tableKey from table.
@@ -432,6 +446,10 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 			if p == nil {
 				p = &patient{}
 				c.patients[k] = p
+				if c.keys != nil {
+					i, _ := slices.BinarySearch(c.keys, k)
+					c.keys = slices.Insert(c.keys, i, k)
+				}
 			}
 			viewIn++
 			changed, err := p.View.Apply(fact)
@@ -526,17 +544,14 @@ func (q *requests) reset() {
 func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, keep bool) error {
 	var keys []string
 	if all {
-		keys = make([]string, 0, len(c.patients))
-		for k := range c.patients {
-			keys = append(keys, k)
-		}
+		keys = c.sortedKeys()
 	} else {
 		keys = make([]string, 0, len(dirty))
 		for k := range dirty {
 			keys = append(keys, k)
 		}
+		sort.Strings(keys)
 	}
-	sort.Strings(keys)
 	if all {
 		if q.changed != nil {
 			return fmt.Errorf("trialmatch: two table changes in one batch of requests")
