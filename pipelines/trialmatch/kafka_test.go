@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 	"github.com/trialflow/trialflow/runners/local"
 	"github.com/trialflow/trialflow/schemas"
@@ -59,7 +60,22 @@ func TestPipelineOverKafka(t *testing.T) {
 	// Conservation for the facts topic, from the outputs: every valid fact
 	// is folded; the corrupt ones are the dead letters checked below.
 	passert.Equals(s, stats.Sum(s, out.Folded), int64(n.Facts))
-	ptest.RunAndValidate(t, p)
+	res := ptest.RunAndValidate(t, p)
+
+	// Every verdict is counted as judged against every open trial or
+	// against the changed trials only, and some are the latter.
+	sum := metrics.Summarize(res)
+	judged := map[string]int64{}
+	for _, c := range sum.Other {
+		if c.Namespace == metrics.Namespace {
+			judged[c.Name] = c.Value
+		}
+	}
+	matchStage, _ := sum.Stage("match")
+	all, changedOnly := judged["match/judged_all_trials"], judged["match/judged_changed_trials_only"]
+	if all == 0 || changedOnly == 0 || all+changedOnly != matchStage.In {
+		t.Fatalf("judged %d against every trial and %d against the changed ones only; the match stage took %d", all, changedOnly, matchStage.In)
+	}
 
 	approved, err := trialmatch.ReadApproved(ctx, stack.Bootstrap(), stack.RegistryURL(), schemas.ApprovedPatients.Topic)
 	if err != nil {

@@ -676,6 +676,12 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 	e.meter(func() {
 		stageMatch.In(ctx, int64(len(reqs)))
 		stageMatch.Out(ctx, int64(len(reqs)))
+		if nFull > 0 {
+			beam.NewCounter(metrics.Namespace, "match/judged_all_trials").Inc(ctx, int64(nFull))
+		}
+		if nPart > 0 {
+			beam.NewCounter(metrics.Namespace, "match/judged_changed_trials_only").Inc(ctx, int64(nPart))
+		}
 		stageDecide.In(ctx, int64(len(reqs)))
 		stageDecide.Out(ctx, int64(len(out)))
 		for i := range out {
