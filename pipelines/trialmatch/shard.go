@@ -254,16 +254,9 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	return c, nil
 }
 
-func (e *engine) catalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
-	return e.catalogOf(c, today, false)
-}
-
-// changedCatalogFor is the catalog of just the trials whose decision the
-// last fold changed (c.changed).
-func (e *engine) changedCatalogFor(c *shardCache, today time.Time) (*catalog.Catalog, error) {
-	return e.catalogOf(c, today, true)
-}
-
+// catalogOf returns the catalog of c's table on day today, or with
+// changedOnly that of just the trials whose decision the last fold changed
+// (c.changed), from the cache when it has it.
 func (e *engine) catalogOf(c *shardCache, today time.Time, changedOnly bool) (*catalog.Catalog, error) {
 	key := c.tableKey + "/" + today.Format(time.DateOnly)
 	var protocols []string
@@ -399,10 +392,10 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 // catalogsFor returns the catalog of the table at tick and, when the
 // table changed, the catalog of just the trials that changed.
 func (e *engine) catalogsFor(c *shardCache, tick int64, tableChanged bool) (cat, changed *catalog.Catalog, err error) {
-	if cat, err = e.catalogFor(c, msTime(tick)); err != nil || !tableChanged {
+	if cat, err = e.catalogOf(c, msTime(tick), false); err != nil || !tableChanged {
 		return cat, nil, err
 	}
-	changed, err = e.changedCatalogFor(c, msTime(tick))
+	changed, err = e.catalogOf(c, msTime(tick), true)
 	return cat, changed, err
 }
 
@@ -544,6 +537,10 @@ func (q *requests) reset() {
 func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, keep bool) error {
 	var keys []string
 	if all {
+		if q.changed != nil {
+			return fmt.Errorf("trialmatch: two table changes in one batch of requests")
+		}
+		q.changed = maps.Clone(c.changed)
 		keys = c.sortedKeys()
 	} else {
 		keys = make([]string, 0, len(dirty))
@@ -551,12 +548,6 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-	}
-	if all {
-		if q.changed != nil {
-			return fmt.Errorf("trialmatch: two table changes in one batch of requests")
-		}
-		q.changed = maps.Clone(c.changed)
 	}
 	now, today := msTime(tick), day(tick)
 	for _, k := range keys {
