@@ -112,6 +112,16 @@ type PriorTherapy struct {
 // Ptr returns a pointer to v, for optional fields.
 func Ptr[T any](v T) *T { return &v }
 
+// Deref returns what p points to, or T's zero value when p is nil: an
+// optional field read with its default.
+func Deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
 func optional[T any](typ string, p *T) any {
 	if p == nil {
 		return nil

@@ -166,17 +166,10 @@ func Chosen(eligible []Eligible, rec schemas.ApprovedPatient) int {
 			best = k
 		}
 	}
-	if best < 0 || eligible[best].ArmCode != deref(rec.ArmCode) || eligible[best].DoseLevel != deref(rec.DoseLevel) {
+	if best < 0 || eligible[best].ArmCode != schemas.Deref(rec.ArmCode) || eligible[best].DoseLevel != schemas.Deref(rec.DoseLevel) {
 		return -1
 	}
 	return best
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func reason(v Verdict, protocol string, a Active) string {

@@ -78,13 +78,13 @@ func (s *State) Apply(f *schemas.PatientFact) (bool, error) {
 	case schemas.KindDemographics:
 		if d := f.Demographics; d != nil && newer("demographics") {
 			p.BirthDate = d.BirthDate
-			p.Gender = deref(d.Gender)
-			p.PostalRegion = deref(d.PostalRegion)
+			p.Gender = schemas.Deref(d.Gender)
+			p.PostalRegion = schemas.Deref(d.PostalRegion)
 		}
 	case schemas.KindDiagnosis:
 		if d := f.Diagnosis; d != nil && newer("diagnosis") {
 			p.OncotreePrimaryDiagnosis = d.OncotreePrimaryDiagnosis
-			p.DiseaseStatus = deref(d.DiseaseStatus)
+			p.DiseaseStatus = schemas.Deref(d.DiseaseStatus)
 		}
 	case schemas.KindVariant:
 		if v := f.Variant; v != nil {
@@ -123,18 +123,18 @@ func (s *State) applyMarker(m *schemas.TumorMarker, newer func(string) bool) {
 		}
 	case "ER":
 		if newer("er") {
-			p.ER = deref(m.Result)
+			p.ER = schemas.Deref(m.Result)
 		}
 	case "PR":
 		if newer("pr") {
-			p.PR = deref(m.Result)
+			p.PR = schemas.Deref(m.Result)
 		}
 	case "HER2":
 		if newer("her2") {
-			p.HER2 = deref(m.Result)
+			p.HER2 = schemas.Deref(m.Result)
 		}
 	case "PD_L1":
-		scoring := strings.ToUpper(deref(m.Scoring))
+		scoring := strings.ToUpper(schemas.Deref(m.Scoring))
 		if scoring == "" {
 			scoring = "TPS"
 		}
@@ -148,7 +148,7 @@ func (s *State) applyMarker(m *schemas.TumorMarker, newer func(string) bool) {
 			p.PDL1TPS = &v
 		}
 		if newer("pdl1_clone") {
-			p.PDL1Clone = deref(m.Clone)
+			p.PDL1Clone = schemas.Deref(m.Clone)
 		}
 	case "MSI", "MMR":
 		// MSI-H / dMMR are represented as the MMR signature, as MatchMiner does.
@@ -156,7 +156,7 @@ func (s *State) applyMarker(m *schemas.TumorMarker, newer func(string) bool) {
 			return
 		}
 		status := "No"
-		switch strings.ToUpper(deref(m.Result)) {
+		switch strings.ToUpper(schemas.Deref(m.Result)) {
 		case "MSI-H", "DMMR", "POSITIVE", "MSI-HIGH":
 			status = "Yes"
 		}
@@ -184,17 +184,17 @@ func sortVariants(vs []match.Variant) {
 func (s *State) addVariant(v *schemas.Variant, t int64) {
 	p := &s.Profile
 	mv := match.Variant{
-		HugoSymbol:            deref(v.HugoSymbol),
+		HugoSymbol:            schemas.Deref(v.HugoSymbol),
 		VariantCategory:       v.VariantCategory,
-		ProteinChange:         deref(v.ProteinChange),
-		VariantClassification: deref(v.VariantClassification),
+		ProteinChange:         schemas.Deref(v.ProteinChange),
+		VariantClassification: schemas.Deref(v.VariantClassification),
 		Exon:                  v.Exon,
-		CNVCall:               deref(v.CNVCall),
-		LeftPartner:           deref(v.LeftPartner),
-		RightPartner:          deref(v.RightPartner),
-		SVComment:             deref(v.SVComment),
-		Signature:             deref(v.Signature),
-		SignatureStatus:       deref(v.SignatureStatus),
+		CNVCall:               schemas.Deref(v.CNVCall),
+		LeftPartner:           schemas.Deref(v.LeftPartner),
+		RightPartner:          schemas.Deref(v.RightPartner),
+		SVComment:             schemas.Deref(v.SVComment),
+		Signature:             schemas.Deref(v.Signature),
+		SignatureStatus:       schemas.Deref(v.SignatureStatus),
 		Wildtype:              v.Wildtype,
 	}
 	if mv.VariantCategory == "SIGNATURE" {
@@ -229,13 +229,6 @@ func (s *State) addLine(line int32) {
 
 func variantKey(v match.Variant) string {
 	return strings.Join([]string{v.HugoSymbol, v.VariantCategory, v.ProteinChange, v.CNVCall, v.LeftPartner, v.RightPartner, v.Signature}, "|")
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // snapshot copies p for change detection: Apply mutates variants in place
