@@ -218,7 +218,10 @@ func trialmatchCPU() time.Duration {
 // BenchmarkTrialmatchPipeline runs the bounded trialmatch pipeline over
 // Kafka on in-process Prism (trialflow: trialmatch.FromKafka with the
 // default Config) next to the same pipeline written the naive Beam way
-// (naive: pipelines/trialmatch/naive) on the same topics. Bytes are the
+// (naive: pipelines/trialmatch/naive) on the same topics, and the floor
+// (trialmatch_floor_test.go): the read, decode and shuffle any such pipeline
+// needs, with nothing after them, which bounds what trialflow can reach on
+// this machine. Bytes are the
 // framed patient_facts records; the local Kafka and registry run in the
 // same process, so MB/cpu-s counts their CPU too. Each iteration writes to
 // its own approved_patients topic, and both active sets are checked against
@@ -230,7 +233,7 @@ func BenchmarkTrialmatchPipeline(b *testing.B) {
 	f := trialmatchSetup(b)
 	b.Logf("%d patients: %d facts (%.1f MB framed), %d trials, %d regulatory events",
 		trialmatchPatients(), f.produced.Facts, float64(f.produced.FactBytes)/1e6, f.produced.Trials, f.produced.Regulatory)
-	for _, name := range []string{"trialflow", "naive"} {
+	for _, name := range []string{"trialflow", "naive", "floor"} {
 		b.Run(name, func(b *testing.B) { trialmatchRun(b, f, name) })
 	}
 	f.mu.Lock()
@@ -276,23 +279,34 @@ func trialmatchRun(b *testing.B, f *trialmatchFixture, name string) {
 			})
 		case "naive":
 			naive.FromKafka(s, naive.KafkaConfig{Brokers: brokers, RegistryURL: registryURL, Topics: naive.Topics{Approved: topic}})
+		case "floor":
+			buildFloor(s, brokers, registryURL)
 		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), trialmatchCPU()
 		// The Prism job server lives as long as its context: one per run.
 		runCtx, cancel := context.WithCancel(ctx)
-		_, err := runners.Run(runCtx, p, runners.WithoutWebUI())
+		res, err := runners.Run(runCtx, p, runners.WithoutWebUI())
 		elapsed += time.Since(start)
 		cpu += trialmatchCPU() - cpu0
 		cancel()
 		if err != nil {
 			b.Fatal(err)
 		}
+		if name == "floor" {
+			facts, dead := floorCounted(res)
+			if facts+dead != int64(f.produced.Facts) || facts == 0 {
+				b.Fatalf("floor: %d facts counted + %d rejected, want %d produced", facts, dead, f.produced.Facts)
+			}
+		}
 	}
 	b.StopTimer()
 	facts := float64(f.produced.Facts) * float64(b.N)
 	b.ReportMetric(facts/elapsed.Seconds(), "facts/s")
 	b.ReportMetric(float64(f.produced.FactBytes)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+	if name == "floor" {
+		return // no output: its counts were checked above
+	}
 
 	approved, err := trialmatch.ReadApproved(ctx, brokers, registryURL, topic)
 	if err != nil {
