@@ -1,7 +1,7 @@
 // Package join provides Flink-style joins for the Apache Beam Go SDK built
 // only from Beam primitives (GroupByKey, stateful DoFns with event-time
-// timers): window joins, interval joins, temporal (as-of) joins and
-// broadcast joins. Nothing in it depends on one runner; the stateful joins
+// timers): window joins, interval joins, temporal (as-of) joins, temporal
+// tables and broadcast joins. Nothing in it depends on one runner; the stateful joins
 // need a runner with state and timers (Prism, Flink, Dataflow), not the
 // direct runner.
 //
@@ -80,6 +80,22 @@
 // still applied (results already emitted are not revised). [Latest] is the
 // processing-time variant: a left row meets the newest version that has
 // arrived, immediately, without waiting for the watermark.
+//
+// # Temporal table
+//
+// [TemporalTable] is the temporal join of versions valid over intervals
+// ([Version]: From inclusive, To exclusive or [Forever]): for each key it
+// calls a registered [TableFunc] at every change point (every From and
+// finite To) with all the versions valid then, and emits the result as a
+// [Change] at that event time whenever it differs from the last one. Where
+// Temporal finds the one latest version of a key, the table function sees
+// them all, so "open at t only if the trial version and the approvals valid
+// at t say so" is one function, and an earlier approval shows again when a
+// later suspension expires. The stateful form keeps a key's versions and
+// sets a timer per change point; a version arriving behind the key's clock
+// is evaluated at the latest time already evaluated, so the changelog never
+// goes back in time. With [Bounded] it groups each key's versions instead
+// (no state or timers; runs on the direct runner).
 //
 // # Running on Prism
 //

@@ -113,6 +113,7 @@ type config struct {
 	every    time.Duration
 	shards   int
 	batched  bool
+	bounded  bool
 	name     string
 }
 
