@@ -13,22 +13,20 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
-	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
-	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 )
 
 func init() {
-	register.DoFn5x1[context.Context, string, func(*Event) bool, func(beam.EventTime, Event), func(deadletter.Record), error](&tableBatchFn{})
 	register.DoFn6x1[context.Context, int, func(*Event) bool, func(beam.EventTime, schemas.ApprovedPatient), func(deadletter.Record), func(int64), error](&shardBatchFn{})
 	register.Iter1[Event]()
 }
 
 // buildBatch is Build's batch execution: for bounded inputs only, the way
 // Flink's BATCH runtime mode replaces keyed state and timers by grouping and
-// sorting. The open-trial table is computed per protocol from all its trial
-// versions and regulatory events at once; each patient shard receives all
+// sorting. The open-trial table (join.TemporalTable, Bounded) is computed
+// per protocol from all its trial versions and regulatory events at once;
+// each patient shard receives all
 // its facts in one group together with the open-trial changelog (broadcast
 // to every shard), and replays both tick by tick in event-time order through the same engine as
 // the streaming stage. The results are the same; what is saved is the
@@ -41,11 +39,7 @@ func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
 		factEvents, factDead = beam.ParDo2(s.Scope("KeyFacts"), cfg.factKeys(), in.Facts)
 		dead = append(dead, factDead)
 	}
-	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
-	regEvents := beam.ParDo(s.Scope("KeyRegulatory"), &regulatoryEventsFn{}, in.Regulatory)
-
-	tableIn := beam.GroupByKey(s.Scope("GroupByProtocol"), beam.Flatten(s, trialEvents, regEvents))
-	decisions, tableDead := beam.ParDo2(s.Scope("OpenTrials"), &tableBatchFn{}, tableIn)
+	decisions, tableDead := openTrials(s, in.Trials, in.Regulatory, true)
 
 	// The changelog joins each shard's group (broadcast to every shard, as
 	// in streaming) rather than arriving as a side input: Prism 2.77's
@@ -69,92 +63,6 @@ func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
 // per shard and bundle.
 func (c Config) factKeys() *factEventsFn {
 	return &factEventsFn{Shards: c.Shards, TickMillis: c.Tick.Milliseconds(), PerShard: true}
-}
-
-// tableBatchFn is the open-trial table of one protocol computed from all its
-// events: the decision at every change point, emitted when it changes.
-type tableBatchFn struct{}
-
-func (f *tableBatchFn) ProcessElement(ctx context.Context, protocol string, events func(*Event) bool,
-	emit func(beam.EventTime, Event), dead func(deadletter.Record)) error {
-	var (
-		vs     []*schemas.Trial
-		es     []*schemas.RegulatoryEvent
-		points []int64
-		ev     Event
-	)
-	for events(&ev) {
-		stageOpenTrials.In(ctx, 1)
-		switch ev.Kind {
-		case kindTrial:
-			t, err := ev.trial()
-			if err != nil {
-				return err
-			}
-			if err := validTrial(t); err != nil {
-				stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-				deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-				continue
-			}
-			vs = append(vs, t)
-			points = append(points, t.EventTime.UnixMilli())
-		case kindRegulatory:
-			e, err := ev.regulatory()
-			if err != nil {
-				return err
-			}
-			if err := validRegulatory(protocol, e); err != nil {
-				stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-				deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-				continue
-			}
-			es = append(es, e)
-			points = append(points, e.ValidFrom.UnixMilli())
-			if e.ValidTo != nil {
-				points = append(points, e.ValidTo.UnixMilli())
-			}
-		default:
-			return fmt.Errorf("trialmatch: open-trial table got an event of kind %d", ev.Kind)
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return points[i] < points[j] })
-	var prev opentrials.Decision
-	for i, at := range points {
-		if i > 0 && points[i-1] == at {
-			continue
-		}
-		d, err := opentrials.At(protocol, vs, es, msTime(at))
-		if err != nil {
-			return err
-		}
-		if prev.ProtocolNo != "" && prev.Equal(d) {
-			continue
-		}
-		prev = d
-		out, err := encodeEvent(kindDecision, msTime(at), d)
-		if err != nil {
-			return err
-		}
-		stageOpenTrials.Out(ctx, 1)
-		emit(beam.EventTime(at), out)
-	}
-	return nil
-}
-
-// validTrial checks a trial version's CTML; the error is a dead letter's.
-func validTrial(t *schemas.Trial) error {
-	if _, err := criteria.Parse([]byte(t.CTML), criteria.WithSource(fmt.Sprintf("trials/%s@v%d", t.ProtocolNo, t.Version))); err != nil {
-		return deadletter.Errorf(deadletter.InvalidRecord, "trial %s version %d: %w", t.ProtocolNo, t.Version, err)
-	}
-	return nil
-}
-
-// validRegulatory checks a regulatory event; the error is a dead letter's.
-func validRegulatory(protocol string, e *schemas.RegulatoryEvent) error {
-	if _, err := opentrials.At(protocol, nil, []*schemas.RegulatoryEvent{e}, e.ValidFrom); err != nil {
-		return deadletter.Errorf(deadletter.InvalidRecord, "regulatory event %s: %w", e.EventID, err)
-	}
-	return nil
 }
 
 // shardBatchFn is the match stage of one shard over bounded input: every

@@ -8,10 +8,14 @@
 //     PCollections of typed values (Build), each element stamped with its
 //     event time.
 //  2. Open-trial table (temporal join): trial versions ⋈ regulatory events,
-//     keyed by protocol. At every change point (a new version, an approval
-//     taking effect or expiring, an arm closing) the trial's as-of decision
-//     (package opentrials) is recomputed and, when it changed, emitted as a
-//     changelog entry. CTML that does not parse is dead-lettered here, once.
+//     keyed by protocol, as the toolkit's join.TemporalTable. A trial
+//     version is valid from its event time on, a regulatory event over
+//     [valid_from, valid_to). At every change point (a new version, an
+//     approval taking effect or expiring, an arm closing) the trial's
+//     decision (package opentrials) is recomputed from everything valid
+//     then and, when it changed, emitted as a changelog entry. CTML that
+//     does not parse, and a regulatory event whose valid_to is not after
+//     its valid_from, are dead-lettered here, once.
 //  3. Broadcast join of the open-trial changelog with patient facts: facts
 //     are keyed by a shard of (tenant, patient) and cross the shuffle
 //     batched per shard and tick; every changelog entry is sent to every
@@ -41,8 +45,9 @@
 // Execution: the above is the Streaming execution (Config.Execution), for
 // bounded and unbounded input. For bounded input the Batch execution gives
 // the same records without state or timers, as Flink's BATCH runtime mode
-// does: the open-trial table of a protocol is computed from all its events
-// after a GroupByKey, and each shard's facts arrive in one group with the
+// does: the open-trial table is join.TemporalTable's Bounded form (each
+// protocol's versions and events grouped, no timers), and each shard's
+// facts arrive in one group with the
 // open-trial changelog broadcast to every shard, replayed tick by tick
 // through the same engine, on GOMAXPROCS workers per shard. The replay
 // folds tick by tick but judges in as few batches as it can: the changed

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,5 +155,20 @@ func TestRejudgeOnAnotherDayJudgesAll(t *testing.T) {
 	want := []string{"AGE-1 NEW " + day1.Add(12*time.Hour).Format(time.RFC3339)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("records %q, want %q", got, want)
+	}
+}
+
+// A regulatory event must end after it starts; the dead letter says which
+// event and both times.
+func TestValidRegulatoryInterval(t *testing.T) {
+	from := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	e := &schemas.RegulatoryEvent{EventID: "r9", ProtocolNo: "T", Scope: "TRIAL", Action: "APPROVED", ValidFrom: from, ValidTo: schemas.Ptr(from)}
+	err := validRegulatory("T", e)
+	if err == nil || !strings.Contains(err.Error(), "r9") || !strings.Contains(err.Error(), "valid_to 2026-01-02T03:00:00Z is not after valid_from") {
+		t.Fatalf("validRegulatory = %v, want the event and its interval named", err)
+	}
+	e.ValidTo = schemas.Ptr(from.Add(time.Hour))
+	if err := validRegulatory("T", e); err != nil {
+		t.Fatalf("validRegulatory of a valid event = %v", err)
 	}
 }

@@ -31,11 +31,8 @@ var (
 func init() {
 	register.DoFn4x1[context.Context, schemas.PatientFact, func(beam.EventTime, int, Event), func(deadletter.Record), error](&factEventsFn{})
 	register.Emitter1[deadletter.Record]()
-	register.DoFn3x1[context.Context, schemas.Trial, func(beam.EventTime, string, Event), error](&trialEventsFn{})
-	register.DoFn3x1[context.Context, schemas.RegulatoryEvent, func(beam.EventTime, string, Event), error](&regulatoryEventsFn{})
 	register.DoFn2x0[Event, func(beam.EventTime, int, Event)](&broadcastFn{})
 	register.Emitter3[beam.EventTime, int, Event]()
-	register.Emitter3[beam.EventTime, string, Event]()
 	beam.RegisterType(reflectTypeOf[schemas.PatientFact]())
 	beam.RegisterType(reflectTypeOf[schemas.Trial]())
 	beam.RegisterType(reflectTypeOf[schemas.RegulatoryEvent]())
@@ -69,7 +66,7 @@ const (
 	Streaming
 	// Batch is for bounded input only, the way Flink's BATCH runtime mode
 	// replaces state and timers by grouping and sorting: the open-trial table
-	// is computed per protocol from a GroupByKey, and each patient shard gets
+	// is join.TemporalTable's Bounded form, and each patient shard gets
 	// all its facts in one group plus the open-trial changelog as a side
 	// input, replayed tick by tick in memory. It needs no state or timers,
 	// so it also runs on the direct runner, and it is much faster on Prism.
@@ -150,11 +147,7 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	cfg.Execution = Streaming
 
 	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds()}, in.Facts)
-	trialEvents := beam.ParDo(s.Scope("KeyTrials"), &trialEventsFn{}, in.Trials)
-	regEvents := beam.ParDo(s.Scope("KeyRegulatory"), &regulatoryEventsFn{}, in.Regulatory)
-
-	tableIn := beam.Flatten(s, trialEvents, regEvents)
-	decisions, tableDead := beam.ParDo2(s.Scope("OpenTrials"), newTableFn(), tableIn)
+	decisions, tableDead := openTrials(s, in.Trials, in.Regulatory, false)
 
 	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
 	shardIn := beam.Flatten(s, factEvents, broadcast)
@@ -245,32 +238,6 @@ func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body 
 	stageFacts.Out(ctx, 1)
 	k := shardTick{shard: shard, tick: tickOf(ev.TS, f.TickMillis)}
 	f.batch[k] = append(f.batch[k], ev)
-	return nil
-}
-
-type trialEventsFn struct{}
-
-func (f *trialEventsFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, Event)) error {
-	stageTrials.In(ctx, 1)
-	stageTrials.Out(ctx, 1)
-	ev, err := encodeEvent(kindTrial, t.EventTime, t)
-	if err != nil {
-		return err
-	}
-	emit(beam.EventTime(ev.TS), t.ProtocolNo, ev)
-	return nil
-}
-
-type regulatoryEventsFn struct{}
-
-func (f *regulatoryEventsFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, Event)) error {
-	stageRegulatory.In(ctx, 1)
-	stageRegulatory.Out(ctx, 1)
-	ev, err := encodeEvent(kindRegulatory, e.EventTime, e)
-	if err != nil {
-		return err
-	}
-	emit(beam.EventTime(ev.TS), e.ProtocolNo, ev)
 	return nil
 }
 

@@ -143,6 +143,8 @@ func testScenarios(t *testing.T, e trialmatch.Execution) {
 		{EventID: "r2", ProtocolNo: "T1", Scope: "ARM", ArmCode: &armA, Action: "CLOSED", ValidFrom: at(10), EventTime: at(10), Reference: "CLOSE-A"},
 		{EventID: "r3", ProtocolNo: "T2", Scope: "TRIAL", Action: "APPROVED", ValidFrom: at(8), EventTime: at(8), Reference: "IRB-T2"},
 		{EventID: "r4", ProtocolNo: "T1", Scope: "ARM", Action: "CLOSED", ValidFrom: at(3), EventTime: at(3), Reference: "no arm code"},
+		// Ends before it starts: a dead letter, not a closure of T2.
+		{EventID: "r5", ProtocolNo: "T2", Scope: "TRIAL", Action: "CLOSED", ValidFrom: at(9), ValidTo: schemas.Ptr(at(8.5)), EventTime: at(9), Reference: "backwards"},
 	}
 	b := &factBuilder{}
 	b.patient("A", "p1", 2, "Lung Adenocarcinoma")
@@ -185,6 +187,7 @@ func testScenarios(t *testing.T, e trialmatch.Execution) {
 	passert.Equals(s, beam.ParDo(s, deadCode, out.DeadLetters),
 		"trialmatch.KeyFacts invalid_record",
 		"trialmatch.PatientView invalid_record",
+		"trialmatch.OpenTrials invalid_record",
 		"trialmatch.OpenTrials invalid_record",
 		"trialmatch.OpenTrials invalid_record",
 	)

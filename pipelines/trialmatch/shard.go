@@ -685,3 +685,19 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 	})
 	return nil
 }
+
+func readJSON[T any](sp state.Provider, v *state.Value[[]byte], out *T) error {
+	b, ok, err := v.Read(sp)
+	if err != nil || !ok {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+func writeJSON(sp state.Provider, v *state.Value[[]byte], x any) error {
+	b, err := json.Marshal(x)
+	if err != nil {
+		return err
+	}
+	return v.Write(sp, b)
+}

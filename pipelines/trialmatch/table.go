@@ -4,161 +4,176 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/join"
 )
 
 func init() {
-	register.DoFn7x1[context.Context, state.Provider, timers.Provider, string, Event, func(beam.EventTime, Event), func(deadletter.Record), error](&tableFn{})
-	register.Emitter2[beam.EventTime, Event]()
+	join.RegisterTableFunc(openTrialAt)
+	register.DoFn4x1[context.Context, schemas.Trial, func(beam.EventTime, string, join.Version), func(deadletter.Record), error](&trialVersionFn{})
+	register.DoFn4x1[context.Context, schemas.RegulatoryEvent, func(beam.EventTime, string, join.Version), func(deadletter.Record), error](&regulatoryVersionFn{})
+	register.DoFn4x1[context.Context, beam.EventTime, join.Change, func(beam.EventTime, Event), error](&decisionFn{})
+	register.Emitter3[beam.EventTime, string, join.Version]()
 }
 
-// tableFn is the open-trial table: the temporal (as-of) join of trial
-// versions with regulatory events, keyed by protocol number. It keeps both
-// sides in state, sets an event-time timer at every change point, and when
-// one fires emits the trial's decision if it changed.
-type tableFn struct {
-	Versions state.Value[[]byte] // JSON []*schemas.Trial
-	Events   state.Value[[]byte] // JSON []*schemas.RegulatoryEvent
-	Last     state.Value[[]byte] // JSON of the last decision emitted
-	LastAt   state.Value[int64]  // event time (ms) of the last evaluation
-	Change   timers.EventTime
-}
-
-func newTableFn() *tableFn {
-	return &tableFn{
-		Versions: state.MakeValueState[[]byte]("versions"),
-		Events:   state.MakeValueState[[]byte]("events"),
-		Last:     state.MakeValueState[[]byte]("last"),
-		LastAt:   state.MakeValueState[int64]("last_at"),
-		Change:   timers.InEventTime("change"),
+// openTrials is the open-trial table: the toolkit's temporal table
+// (join.TemporalTable) keyed by protocol number, over trial versions (each
+// valid from its event time on) and regulatory events (each valid over
+// [valid_from, valid_to)). At every change point openTrialAt decides, from
+// the versions and events valid then, whether the trial, its arms and its
+// sites are open (package opentrials); each change of decision becomes an
+// Event of kind decision at that event time. Invalid trial versions and
+// regulatory events are dead letters. bounded selects the table's grouped
+// form (batch execution: no state or timers).
+func openTrials(s beam.Scope, trials, regulatory beam.PCollection, bounded bool) (decisions, dead beam.PCollection) {
+	tv, tDead := beam.ParDo2(s.Scope("TrialVersions"), &trialVersionFn{}, trials)
+	rv, rDead := beam.ParDo2(s.Scope("RegulatoryVersions"), &regulatoryVersionFn{}, regulatory)
+	var opts []join.Option
+	if bounded {
+		opts = append(opts, join.Bounded())
 	}
+	changes := join.TemporalTable(s.Scope("OpenTrials"), beam.Flatten(s, tv, rv), openTrialAt, opts...)
+	return beam.ParDo(s.Scope("Decisions"), &decisionFn{}, changes), beam.Flatten(s, tDead, rDead)
 }
 
-func readJSON[T any](sp state.Provider, v *state.Value[[]byte], out *T) error {
-	b, ok, err := v.Read(sp)
-	if err != nil || !ok {
-		return err
-	}
-	return json.Unmarshal(b, out)
-}
-
-func writeJSON(sp state.Provider, v *state.Value[[]byte], x any) error {
-	b, err := json.Marshal(x)
+// A version's Data is its kind (kindTrial or kindRegulatory) followed by
+// the JSON of the trial version or regulatory event.
+func versionData(kind int8, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("trialmatch: encode open-trial version: %w", err)
 	}
-	return v.Write(sp, b)
+	return append([]byte{byte(kind)}, b...), nil
 }
 
-func (f *tableFn) setChange(tp timers.Provider, ms int64) {
-	f.Change.Set(tp, msTime(ms), timers.WithTag(strconv.FormatInt(ms, 10)))
-}
-
-func (f *tableFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, protocol string, ev Event,
-	emit func(beam.EventTime, Event), dead func(deadletter.Record)) error {
-	stageOpenTrials.In(ctx, 1)
-	switch ev.Kind {
-	case kindTrial:
-		t, err := ev.trial()
-		if err != nil {
-			return err
+// openTrialAt is the open-trial table's join.TableFunc: the decision for
+// protocol at (ms) from the trial versions and regulatory events valid
+// then, as JSON with its At left zero (the change's event time is At), so
+// that equal decisions are equal bytes.
+func openTrialAt(protocol string, valid []join.Version, at int64) ([]byte, error) {
+	var (
+		vs []*schemas.Trial
+		es []*schemas.RegulatoryEvent
+	)
+	for _, v := range valid {
+		if len(v.Data) == 0 {
+			return nil, fmt.Errorf("trialmatch: empty open-trial version")
 		}
-		if err := validTrial(t); err != nil {
-			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-			return nil
+		switch kind, body := int8(v.Data[0]), v.Data[1:]; kind {
+		case kindTrial:
+			t := &schemas.Trial{}
+			if err := json.Unmarshal(body, t); err != nil {
+				return nil, fmt.Errorf("trialmatch: decode trial version: %w", err)
+			}
+			vs = append(vs, t)
+		case kindRegulatory:
+			e := &schemas.RegulatoryEvent{}
+			if err := json.Unmarshal(body, e); err != nil {
+				return nil, fmt.Errorf("trialmatch: decode regulatory event: %w", err)
+			}
+			es = append(es, e)
+		default:
+			return nil, fmt.Errorf("trialmatch: open-trial version of kind %d", kind)
 		}
-		var vs []*schemas.Trial
-		if err := readJSON(sp, &f.Versions, &vs); err != nil {
-			return err
-		}
-		vs = append(vs, t)
-		if err := writeJSON(sp, &f.Versions, vs); err != nil {
-			return err
-		}
-		f.setChange(tp, t.EventTime.UnixMilli())
-	case kindRegulatory:
-		e, err := ev.regulatory()
-		if err != nil {
-			return err
-		}
-		if err := validRegulatory(protocol, e); err != nil {
-			stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-			deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-			return nil
-		}
-		var es []*schemas.RegulatoryEvent
-		if err := readJSON(sp, &f.Events, &es); err != nil {
-			return err
-		}
-		es = append(es, e)
-		if err := writeJSON(sp, &f.Events, es); err != nil {
-			return err
-		}
-		f.setChange(tp, e.ValidFrom.UnixMilli())
-		if e.ValidTo != nil {
-			f.setChange(tp, e.ValidTo.UnixMilli())
-		}
-	default:
-		return fmt.Errorf("trialmatch: open-trial table got an event of kind %d", ev.Kind)
-	}
-	return nil
-}
-
-func (f *tableFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, protocol string, tc timers.Context,
-	emit func(beam.EventTime, Event), dead func(deadletter.Record)) error {
-	at, err := strconv.ParseInt(tc.Tag, 10, 64)
-	if err != nil {
-		return fmt.Errorf("trialmatch: open-trial timer tag %q: %w", tc.Tag, err)
-	}
-	// A late change point is evaluated at the latest time already evaluated,
-	// so the table never goes back in time.
-	last, ok, err := f.LastAt.Read(sp)
-	if err != nil {
-		return err
-	}
-	if ok && last > at {
-		at = last
-	}
-	var vs []*schemas.Trial
-	var es []*schemas.RegulatoryEvent
-	if err := readJSON(sp, &f.Versions, &vs); err != nil {
-		return err
-	}
-	if err := readJSON(sp, &f.Events, &es); err != nil {
-		return err
 	}
 	d, err := opentrials.At(protocol, vs, es, msTime(at))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := f.LastAt.Write(sp, at); err != nil {
-		return err
-	}
-	var prev opentrials.Decision
-	if err := readJSON(sp, &f.Last, &prev); err != nil {
-		return err
-	}
-	if prev.ProtocolNo != "" && prev.Equal(d) {
+	d.At = time.Time{}
+	return json.Marshal(d)
+}
+
+// trialVersionFn validates a trial version and keys it by protocol for the
+// open-trial table, valid from its event time on.
+type trialVersionFn struct{}
+
+func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
+	stageTrials.In(ctx, 1)
+	stageTrials.Out(ctx, 1)
+	stageOpenTrials.In(ctx, 1)
+	if err := validTrial(&t); err != nil {
+		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
+		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
 		return nil
 	}
-	if err := writeJSON(sp, &f.Last, d); err != nil {
+	data, err := versionData(kindTrial, t)
+	if err != nil {
 		return err
 	}
-	ev, err := encodeEvent(kindDecision, msTime(at), d)
+	from := t.EventTime.UnixMilli()
+	emit(beam.EventTime(from), t.ProtocolNo, join.Version{From: from, To: join.Forever, Data: data})
+	return nil
+}
+
+// regulatoryVersionFn validates a regulatory event and keys it by protocol
+// for the open-trial table, valid over [valid_from, valid_to).
+type regulatoryVersionFn struct{}
+
+func (f *regulatoryVersionFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
+	stageRegulatory.In(ctx, 1)
+	stageRegulatory.Out(ctx, 1)
+	stageOpenTrials.In(ctx, 1)
+	if err := validRegulatory(e.ProtocolNo, &e); err != nil {
+		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
+		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
+		return nil
+	}
+	data, err := versionData(kindRegulatory, e)
+	if err != nil {
+		return err
+	}
+	v := join.Version{From: e.ValidFrom.UnixMilli(), To: join.Forever, Data: data}
+	if e.ValidTo != nil {
+		v.To = e.ValidTo.UnixMilli()
+	}
+	emit(beam.EventTime(e.EventTime.UnixMilli()), e.ProtocolNo, v)
+	return nil
+}
+
+// decisionFn turns a change of the open-trial table into the decision
+// Event the match stage takes.
+type decisionFn struct{}
+
+func (f *decisionFn) ProcessElement(ctx context.Context, ts beam.EventTime, c join.Change, emit func(beam.EventTime, Event)) error {
+	var d opentrials.Decision
+	if err := json.Unmarshal(c.Data, &d); err != nil {
+		return fmt.Errorf("trialmatch: decode decision of %s: %w", c.Key, err)
+	}
+	d.At = msTime(ts.Milliseconds())
+	ev, err := encodeEvent(kindDecision, d.At, d)
 	if err != nil {
 		return err
 	}
 	stageOpenTrials.Out(ctx, 1)
-	emit(beam.EventTime(at), ev)
+	emit(ts, ev)
+	return nil
+}
+
+// validTrial checks a trial version's CTML; the error is a dead letter's.
+func validTrial(t *schemas.Trial) error {
+	if _, err := criteria.Parse([]byte(t.CTML), criteria.WithSource(fmt.Sprintf("trials/%s@v%d", t.ProtocolNo, t.Version))); err != nil {
+		return deadletter.Errorf(deadletter.InvalidRecord, "trial %s version %d: %w", t.ProtocolNo, t.Version, err)
+	}
+	return nil
+}
+
+// validRegulatory checks a regulatory event; the error is a dead letter's.
+func validRegulatory(protocol string, e *schemas.RegulatoryEvent) error {
+	if e.ValidTo != nil && !e.ValidTo.After(e.ValidFrom) {
+		return deadletter.Errorf(deadletter.InvalidRecord, "regulatory event %s: valid_to %s is not after valid_from %s",
+			e.EventID, e.ValidTo.Format(time.RFC3339), e.ValidFrom.Format(time.RFC3339))
+	}
+	if _, err := opentrials.At(protocol, nil, []*schemas.RegulatoryEvent{e}, e.ValidFrom); err != nil {
+		return deadletter.Errorf(deadletter.InvalidRecord, "regulatory event %s: %w", e.EventID, err)
+	}
 	return nil
 }
