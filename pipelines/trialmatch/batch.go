@@ -15,6 +15,7 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/join"
 )
 
 func init() {
@@ -46,7 +47,7 @@ func buildBatch(s beam.Scope, in Inputs, cfg Config) Outputs {
 	// scheduler busy-loops on an ordinary stage with a side input for as
 	// long as one of its bundles runs, which took a core away from the
 	// match stage for the whole of it.
-	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
+	broadcast := join.Replicate(s.Scope("BroadcastOpenTrials"), decisions, cfg.Shards)
 	shardIn := beam.GroupByKey(s.Scope("GroupByShard"), beam.Flatten(s, factEvents, broadcast))
 	matches, matchDead, folded := beam.ParDo3(s.Scope("PatientViewMatchDecide"), &shardBatchFn{TickMillis: cfg.Tick.Milliseconds()}, shardIn)
 

@@ -19,7 +19,11 @@
 //  3. Broadcast join of the open-trial changelog with patient facts: facts
 //     are keyed by a shard of (tenant, patient) and cross the shuffle
 //     batched per shard and tick; every changelog entry is sent to every
-//     shard. A stateful DoFn per shard buffers both sides by
+//     shard by the toolkit's join.Replicate. The evaluation half is the
+//     pipeline's own, not join.Broadcast's: that one evaluates stateless
+//     batches in processing order, while this one keeps every patient's
+//     profile and ledger and must apply both sides in event-time order.
+//     A stateful DoFn per shard buffers both sides by
 //     event-time tick (Config.Tick, default one minute) and, when the
 //     watermark passes a tick, applies them in event-time order:
 //     - single patient view: each fact is folded into its patient's profile

@@ -13,6 +13,7 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/join"
 )
 
 // The pipeline's stages, as metrics.Summarize and the Prometheus endpoint
@@ -31,7 +32,6 @@ var (
 func init() {
 	register.DoFn4x1[context.Context, schemas.PatientFact, func(beam.EventTime, int, Event), func(deadletter.Record), error](&factEventsFn{})
 	register.Emitter1[deadletter.Record]()
-	register.DoFn2x0[Event, func(beam.EventTime, int, Event)](&broadcastFn{})
 	register.Emitter3[beam.EventTime, int, Event]()
 	beam.RegisterType(reflectTypeOf[schemas.PatientFact]())
 	beam.RegisterType(reflectTypeOf[schemas.Trial]())
@@ -149,7 +149,7 @@ func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	factEvents, factDead := beam.ParDo2(s.Scope("KeyFacts"), &factEventsFn{Shards: cfg.Shards, TickMillis: cfg.Tick.Milliseconds()}, in.Facts)
 	decisions, tableDead := openTrials(s, in.Trials, in.Regulatory, false)
 
-	broadcast := beam.ParDo(s.Scope("BroadcastOpenTrials"), &broadcastFn{Shards: cfg.Shards}, decisions)
+	broadcast := join.Replicate(s.Scope("BroadcastOpenTrials"), decisions, cfg.Shards)
 	shardIn := beam.Flatten(s, factEvents, broadcast)
 	matches, matchDead, folded := beam.ParDo3(s.Scope("PatientViewMatchDecide"), newShardFn(cfg.Tick), shardIn)
 
@@ -239,15 +239,6 @@ func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body 
 	k := shardTick{shard: shard, tick: tickOf(ev.TS, f.TickMillis)}
 	f.batch[k] = append(f.batch[k], ev)
 	return nil
-}
-
-// broadcastFn sends each open-trial change to every shard.
-type broadcastFn struct{ Shards int }
-
-func (f *broadcastFn) ProcessElement(ev Event, emit func(beam.EventTime, int, Event)) {
-	for i := 0; i < f.Shards; i++ {
-		emit(beam.EventTime(ev.TS), i, ev)
-	}
 }
 
 // String describes the configuration, for logs.

@@ -21,6 +21,8 @@ func init() {
 	register.DoFn5x0[state.Provider, timers.Provider, string, shardRow, func([]byte)](&broadcastFn{})
 	register.Emitter2[string, shardRow]()
 	register.Emitter1[[]byte]()
+	register.DoFn3x0[beam.EventTime, beam.T, func(beam.EventTime, int, beam.T)](&replicateAnyFn{})
+	register.Emitter3[beam.EventTime, int, beam.T]()
 	beam.RegisterType(typeOf[Batch]())
 	beam.RegisterType(typeOf[shardRow]())
 }
@@ -83,6 +85,31 @@ func Broadcast(s beam.Scope, small, large beam.PCollection, fn EvalFunc, opts ..
 		Clock:   state.MakeValueState[clock]("clock"),
 		Expire:  timers.InEventTime("expire"),
 	}, both)
+}
+
+// Replicate is the broadcast half of a broadcast join, for joins whose
+// other half keeps its own keyed state: it sends every element of col (the
+// small side, PCollection<T>) to each of shards shards, as
+// PCollection<KV<int, T>> with keys 0 to shards-1, at the element's event
+// time. Flatten it with the large side keyed by the same shard numbers
+// (for example a hash of the row key modulo shards) and a stateful DoFn or
+// GroupByKey per shard then sees every element of the small side together
+// with its share of the large side. Broadcast does this and evaluates a
+// stateless EvalFunc; use Replicate when the evaluation must keep per-row
+// state or apply both sides in event-time order.
+func Replicate(s beam.Scope, col beam.PCollection, shards int) beam.PCollection {
+	if shards <= 0 {
+		panic(fmt.Errorf("join.Replicate: %d shards, want at least 1", shards))
+	}
+	return beam.ParDo(s.Scope("join.Replicate"), &replicateAnyFn{Shards: shards}, col)
+}
+
+type replicateAnyFn struct{ Shards int }
+
+func (f *replicateAnyFn) ProcessElement(ts beam.EventTime, x beam.T, emit func(beam.EventTime, int, beam.T)) {
+	for i := 0; i < f.Shards; i++ {
+		emit(ts, i, x)
+	}
 }
 
 // shardRow is a change (Side 1) or a batch (Side 0) on its way to a shard.

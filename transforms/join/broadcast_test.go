@@ -1,6 +1,7 @@
 package join
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -86,6 +87,31 @@ func TestBroadcastJoinStream(t *testing.T) {
 	out := Broadcast(s, small, large, minAgeEval, Shards(3), StateTTL(10*time.Second))
 	passert.Equals(s, beam.ParDo(s, bytesToString, out),
 		"p1:armA", "p1:armB", "p2:armB", "-p1:armA", "-p2:armA", "p3:armB")
+	if err := ptest.Run(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func init() {
+	register.Function4x0(fmtShardRow)
+	register.Function2x0(stampTestRow)
+	register.Emitter2[beam.EventTime, testRow]()
+}
+
+func stampTestRow(r testRow, emit func(beam.EventTime, testRow)) {
+	emit(mtime.FromMilliseconds(r.TS), r)
+}
+
+func fmtShardRow(ts beam.EventTime, shard int, r testRow, emit func(string)) {
+	emit(fmt.Sprintf("%d:%s@%d", shard, r.Data, ts.Milliseconds()))
+}
+
+// TestReplicate sends every element to every shard, keeping its event time.
+func TestReplicate(t *testing.T) {
+	p, s := beam.NewPipelineWithRoot()
+	rows := []testRow{{Key: "a", TS: 5, Data: "x"}, {Key: "b", TS: 9, Data: "y"}}
+	got := beam.ParDo(s, fmtShardRow, Replicate(s, beam.ParDo(s, stampTestRow, beam.CreateList(s, rows)), 3))
+	passert.Equals(s, got, "0:x@5", "1:x@5", "2:x@5", "0:y@9", "1:y@9", "2:y@9")
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}
