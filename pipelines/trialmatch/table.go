@@ -10,6 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/criteria"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
@@ -97,16 +98,8 @@ func openTrialAt(protocol string, valid []join.Version, at int64) ([]byte, error
 type trialVersionFn struct{}
 
 func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	stageTrials.In(ctx, 1)
-	stageTrials.Out(ctx, 1)
-	stageOpenTrials.In(ctx, 1)
-	if err := validTrial(&t); err != nil {
-		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-		return nil
-	}
-	data, err := versionData(kindTrial, t)
-	if err != nil {
+	data, ok, err := admit(ctx, stageTrials, validTrial(&t), kindTrial, t, dead)
+	if !ok {
 		return err
 	}
 	from := t.EventTime.UnixMilli()
@@ -114,21 +107,29 @@ func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, em
 	return nil
 }
 
+// admit counts a record of source into the open-trial table and encodes it
+// as a version's Data; a record that failed its check (invalid) becomes a
+// dead letter instead, and ok is false.
+func admit(ctx context.Context, source metrics.Stage, invalid error, kind int8, v any, dead func(deadletter.Record)) (data []byte, ok bool, err error) {
+	source.In(ctx, 1)
+	source.Out(ctx, 1)
+	stageOpenTrials.In(ctx, 1)
+	if invalid != nil {
+		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
+		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", invalid))
+		return nil, false, nil
+	}
+	data, err = versionData(kind, v)
+	return data, err == nil, err
+}
+
 // regulatoryVersionFn validates a regulatory event and keys it by protocol
 // for the open-trial table, valid over [valid_from, valid_to).
 type regulatoryVersionFn struct{}
 
 func (f *regulatoryVersionFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	stageRegulatory.In(ctx, 1)
-	stageRegulatory.Out(ctx, 1)
-	stageOpenTrials.In(ctx, 1)
-	if err := validRegulatory(e.ProtocolNo, &e); err != nil {
-		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
-		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", err))
-		return nil
-	}
-	data, err := versionData(kindRegulatory, e)
-	if err != nil {
+	data, ok, err := admit(ctx, stageRegulatory, validRegulatory(e.ProtocolNo, &e), kindRegulatory, e, dead)
+	if !ok {
 		return err
 	}
 	v := join.Version{From: e.ValidFrom.UnixMilli(), To: join.Forever, Data: data}
