@@ -80,3 +80,14 @@ func ExampleBroadcast() {
 		_ = matches // PCollection<[]byte>
 	}
 }
+
+func ExampleReplicate() {
+	_, s := beam.NewPipelineWithRoot()
+	var changes, facts beam.PCollection // PCollection<T>; KV<int, T> keyed by shard 0..15
+	if changes.IsValid() && facts.IsValid() {
+		// Every shard's group (or stateful DoFn) sees every change together
+		// with its own share of the facts, and keeps its own per-row state.
+		perShard := beam.GroupByKey(s, beam.Flatten(s, join.Replicate(s, changes, 16), facts))
+		_ = perShard
+	}
+}
