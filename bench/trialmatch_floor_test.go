@@ -10,7 +10,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/schemas"
-	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
@@ -47,12 +46,8 @@ type floorKeyFn struct {
 	dec         *avroio.Decoder
 }
 
-func (f *floorKeyFn) Setup() error {
-	cl, err := registry.NewClient(f.RegistryURL)
-	if err != nil {
-		return fmt.Errorf("floor: registry: %w", err)
-	}
-	f.dec, err = avroio.NewDecoder(cl, schemas.PatientFacts.Schema())
+func (f *floorKeyFn) Setup() (err error) {
+	f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema())
 	return err
 }
 

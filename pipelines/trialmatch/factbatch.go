@@ -9,7 +9,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/schemas"
-	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
@@ -37,12 +36,8 @@ type factBatchFn struct {
 	dec *avroio.Decoder
 }
 
-func (f *factBatchFn) Setup() error {
-	cl, err := registry.NewClient(f.RegistryURL)
-	if err != nil {
-		return fmt.Errorf("trialmatch: facts registry: %w", err)
-	}
-	if f.dec, err = avroio.NewDecoder(cl, schemas.PatientFacts.Schema()); err != nil {
+func (f *factBatchFn) Setup() (err error) {
+	if f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema()); err != nil {
 		return fmt.Errorf("trialmatch: facts decoder: %w", err)
 	}
 	return nil

@@ -83,13 +83,20 @@ type decodeFn struct {
 	dec *Decoder
 }
 
-func (fn *decodeFn) Setup() error {
-	cl, err := registry.NewClient(fn.RegistryURL)
-	if err != nil {
-		return fmt.Errorf("avroio: %w", err)
-	}
-	fn.dec, err = NewDecoder(cl, fn.ReaderSchema)
+func (fn *decodeFn) Setup() (err error) {
+	fn.dec, err = NewRegistryDecoder(fn.RegistryURL, fn.ReaderSchema)
 	return err
+}
+
+// NewRegistryDecoder returns a Decoder to readerSchema that looks writer
+// schemas up in the Schema Registry at registryURL: what a decoding DoFn
+// builds in its Setup.
+func NewRegistryDecoder(registryURL, readerSchema string) (*Decoder, error) {
+	cl, err := registry.NewClient(registryURL)
+	if err != nil {
+		return nil, fmt.Errorf("avroio: %w", err)
+	}
+	return NewDecoder(cl, readerSchema)
 }
 
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(Decoded), dead func(deadletter.Record)) error {
