@@ -39,6 +39,14 @@ type Version struct {
 // validAt reports whether v is valid at t.
 func (v Version) validAt(t int64) bool { return v.From <= t && t < v.To }
 
+// check rejects a version that ends before it starts.
+func (v Version) check() error {
+	if v.To <= v.From {
+		return fmt.Errorf("join.TemporalTable: version valid from %d to %d: To must be after From", v.From, v.To)
+	}
+	return nil
+}
+
 // TableFunc computes a key's value at event time at (ms) from the versions
 // of the key valid then (From <= at < To). It is called at every change
 // point of the key (every From and every finite To); an error fails the
@@ -157,8 +165,8 @@ func (f *temporalTableFn) setChange(tp timers.Provider, ms int64) {
 }
 
 func (f *temporalTableFn) ProcessElement(_ context.Context, sp state.Provider, tp timers.Provider, _ string, v Version, _ func(beam.EventTime, Change)) error {
-	if v.To <= v.From {
-		return fmt.Errorf("join.TemporalTable: version valid from %d to %d: To must be after From", v.From, v.To)
+	if err := v.check(); err != nil {
+		return err
 	}
 	vs, _, err := f.Versions.Read(sp)
 	if err != nil {
@@ -232,8 +240,8 @@ func (f *temporalTableBoundedFn) ProcessElement(_ context.Context, key string, v
 		v      Version
 	)
 	for versions(&v) {
-		if v.To <= v.From {
-			return fmt.Errorf("join.TemporalTable: version valid from %d to %d: To must be after From", v.From, v.To)
+		if err := v.check(); err != nil {
+			return err
 		}
 		vs = append(vs, v)
 		points = append(points, v.From)
