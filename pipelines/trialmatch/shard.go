@@ -615,6 +615,10 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		refs  [2][]catalog.Ref
 		news  [2][]int // out index of each ref's record
 		carry []decide.Eligible
+		// elig holds a changed-only verdict's eligibilities followed by
+		// the carried ones; reused, since neither the ledger nor the
+		// records keep the slice.
+		elig []decide.Eligible
 	)
 	for i := range reqs {
 		r := &reqs[i]
@@ -630,7 +634,10 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 				}
 			}
 			v.OpenArms = cat.OpenArms()
-			v.Eligible = append(v.Eligible[:len(v.Eligible):len(v.Eligible)], carry...)
+			if len(carry) > 0 {
+				elig = append(append(elig[:0], v.Eligible...), carry...)
+				v.Eligible = elig
+			}
 		}
 		applied := v.EventTime.UnixMilli() >= r.p.Ledger.LastEvent
 		for _, rec := range r.p.Ledger.Apply(v, wall) {
