@@ -101,15 +101,13 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "Kafka bootstrap servers, comma separated")
 	regURL := fs.String("registry", "http://127.0.0.1:8081", "Schema Registry URL")
 	unbounded := fs.Bool("unbounded", false, "keep reading (streaming) instead of stopping at the end offsets taken at launch")
-	group := fs.String("group", "", "consumer group to commit source offsets to, once what they caused is written (progress and lag; a restart always replays from the earliest offset)")
-	republish := fs.Bool("republish", false, "publish every match again, ignoring what approved_patients holds (readers of the same topic then see a second NEW)")
+	group := fs.String("group", "", "consumer group to commit offsets to")
 	perTenant := fs.Bool("per-tenant-topics", false, "also write approved_patients.<tenant> (the topics must exist)")
 	shards := fs.Int("shards", 16, "patient shards of the stateful match stage")
 	tick := fs.Duration("tick", time.Minute, "event-time granularity of the match stage")
 	historyDir := fs.String("history", "", "write Parquet history here (by tenant and date)")
 	digestDir := fs.String("digests", "", "write per-tenant digests here")
 	digestWindow := fs.Duration("digest-window", time.Hour, "tumbling event-time window of the digests")
-	maxRecordBytes := fs.Int("max-record-bytes", 1<<20, "largest input record taken (key, value and headers); larger ones are dead letters (record_too_large); negative: no limit")
 	var execution trialmatch.Execution
 	fs.Var(&execution, "execution", "how stateful stages run: auto (batch when bounded), streaming (state and timers) or batch (bounded only)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process runner and workers) to this file")
@@ -128,7 +126,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	p, s := beam.NewPipelineWithRoot()
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
-		Unbounded: *unbounded, Group: *group, Republish: *republish, MaxRecordBytes: *maxRecordBytes,
+		Unbounded: *unbounded, Group: *group,
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})

@@ -6,18 +6,7 @@
 //
 //  1. Sources: Kafka topics of Confluent-framed Avro (FromKafka), or any
 //     PCollections of typed values (Build), each element stamped with its
-//     event time. Every record is checked where it enters, in both
-//     executions, for what no later stage could carry (edge.go): a record
-//     over KafkaConfig.MaxRecordBytes (1 MiB by default) is a dead letter
-//     record_too_large, a time outside schemas.MinTime..MaxTime one
-//     event_time_out_of_range, a string that is not UTF-8 one invalid_utf8
-//     (naming the field, never the value), a NaN or infinite number one
-//     non_finite_number. So no single record can stop the pipeline later
-//     (in its JSON state, Beam's timestamps or the tick arithmetic); what
-//     still fails per record further on (a fact that does not fold, a match
-//     approved_patients cannot encode) is a dead letter too. An unreachable
-//     registry or broker fails the bundle instead, with a message naming
-//     it, so that nothing is both dropped and committed.
+//     event time.
 //  2. Open-trial table (temporal join): trial versions ⋈ regulatory events,
 //     keyed by protocol, as the toolkit's join.TemporalTable. A trial
 //     version is valid from its event time on, a regulatory event over
@@ -52,15 +41,6 @@
 //  4. Sinks: approved_patients to Kafka (key tenant/patient/protocol,
 //     optionally a topic per tenant), a per-tenant tumbling-window digest,
 //     Parquet history, and dead letters.
-//
-// Durability (FromKafka): approved_patients is the pipeline's ledger. The
-// sources are replayed from the earliest offset, the records the pipeline
-// makes are reconciled per match key with what the topic held when the
-// pipeline was built (package reconcile; Snapshot), and only what changes
-// what readers see is published, so a crash, a restart or a re-run never
-// publishes a match twice, strands one or loses one. Source offsets are
-// committed to KafkaConfig.Group with kafkaio.Commit, after the sinks
-// wrote what they caused. KafkaConfig.Republish turns the ledger off.
 //
 // Output timestamps are the tick at which a decision was taken; the
 // record's event_time field carries the event time of the fact or trial

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -20,7 +19,7 @@ func init() {
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.PatientFact), func(deadletter.Record), error](&toFactFn{})
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.Trial), func(deadletter.Record), error](&toTrialFn{})
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.RegulatoryEvent), func(deadletter.Record), error](&toRegulatoryFn{})
-	register.DoFn4x1[context.Context, schemas.ApprovedPatient, func(kafkaio.Record), func(deadletter.Record), error](&matchRecordFn{})
+	register.DoFn3x1[context.Context, schemas.ApprovedPatient, func(kafkaio.Record), error](&matchRecordFn{})
 	register.Emitter2[beam.EventTime, schemas.PatientFact]()
 	register.Emitter2[beam.EventTime, schemas.Trial]()
 	register.Emitter2[beam.EventTime, schemas.RegulatoryEvent]()
@@ -57,66 +56,30 @@ type KafkaConfig struct {
 	// Unbounded keeps reading (streaming); otherwise the sources read to the
 	// end offsets taken at launch (bounded).
 	Unbounded bool
-	// Group is the consumer group the sources' offsets are committed to
-	// (optional), with kafkaio.Commit: only once what they caused is in
-	// approved_patients and dead_letter. The pipeline always replays its
-	// sources from the earliest offset (patient state is rebuilt, see
-	// FromKafka), so the group shows progress and lag; it is not where a
-	// restart resumes.
+	// Group is the consumer group offsets are committed to (optional).
 	Group string
 	// ReadOptions are passed to every kafkaio.Read.
 	ReadOptions []kafkaio.ReadOption
-	// MaxRecordBytes is the largest input record taken (key, value and
-	// headers); a larger one is a dead letter, record_too_large. 0 means
-	// avroio.DefaultMaxRecordBytes (1 MiB), a negative value no limit.
-	MaxRecordBytes int
-	Pipeline       Config
-	// Republish publishes every record the pipeline makes, ignoring what
-	// approved_patients holds already (see FromKafka). For a consumer that
-	// rebuilds from scratch on a new topic; on the same topic its readers
-	// see a second NEW for matches published before.
-	Republish bool
+	Pipeline    Config
 }
 
 // FromKafka reads the three source topics, decodes them against the
 // registry, runs Build, and writes approved_patients and dead letters back
 // to Kafka. It returns Build's outputs (with every dead letter, decoding
-// ones included, and Matches the records published) for further sinks such
-// as the digest and the history.
-//
-// approved_patients is the pipeline's ledger: FromKafka notes its end
-// offsets when it builds the pipeline, and the run publishes only what
-// changes what readers of those records see (package reconcile). patient
-// facts, trials and regulatory events are always read from the earliest
-// offset, so a run after a crash rebuilds every patient's state, publishes
-// the records the crashed run had not, and retracts (SUPERSEDED) a NEW it
-// published that the input no longer supports; a re-run over unchanged
-// input publishes nothing; over grown input, only the differences.
-// KafkaConfig.Republish turns this off. Building panics when the end
-// offsets of approved_patients cannot be listed.
+// ones included) for further sinks such as the digest and the history.
 func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	t := kc.Topics.withDefaults()
-	var snap Snapshot
-	if !kc.Republish {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		var err error
-		snap, err = TakeSnapshot(ctx, kc.Brokers, kc.RegistryURL, t.Approved)
-		cancel()
-		if err != nil {
-			panic(err)
-		}
-	}
 	opts := append([]kafkaio.ReadOption(nil), kc.ReadOptions...)
 	if kc.Unbounded {
 		opts = append(opts, kafkaio.Unbounded())
 	}
-	var sources []beam.PCollection // what was read, for kafkaio.Commit
+	if kc.Group != "" {
+		opts = append(opts, kafkaio.Group(kc.Group))
+	}
 	read := func(name, topic string, c schemas.Contract) (beam.PCollection, beam.PCollection) {
 		rs := s.Scope(name)
 		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
-		sources = append(sources, recs)
-		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name,
-			MaxRecordBytes: kc.MaxRecordBytes}, recs)
+		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name}, recs)
 	}
 	tRecs, tDead := read("Trials", t.Trials, schemas.Trials)
 	rRecs, rDead := read("Regulatory", t.Regulatory, schemas.Regulatory)
@@ -134,9 +97,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		// read, decode, convert and key in one stage over record batches.
 		fs := s.Scope("Facts")
 		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
-		sources = append(sources, batches)
-		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys(),
-			MaxRecordBytes: kc.MaxRecordBytes}, batches)
+		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys()}, batches)
 		in.ShardedFacts = sharded
 		dead = append(dead, fDead)
 	} else {
@@ -147,29 +108,18 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	}
 	out := Build(s, in, cfg)
 	out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
-	if !kc.Republish {
-		out.Matches = reconcileMatches(s, out.Matches, snap, cfg, out.Execution)
-	}
 
 	ws := s.Scope("WriteApproved")
-	recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
+	recs := beam.ParDo(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
 	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
 		RegistryURL: kc.RegistryURL, Stage: "trialmatch.EncodeApproved"}, recs)
-	written := []beam.PCollection{kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))}
+	kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))
 	if kc.PerTenantTopics {
 		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
-		written = append(written, kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant))
+		kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant)
 	}
-	out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
-	written = append(written, deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters))
-	if kc.Group != "" {
-		// A record's effects leave the match stage at the tick after its
-		// event time at the latest (late data aside), and the reconcile
-		// stage passes them on when the watermark reaches that tick.
-		for _, src := range sources {
-			kafkaio.Commit(s, kafkaio.Conn{Brokers: kc.Brokers}, kc.Group, src, written, 2*cfg.Tick)
-		}
-	}
+	out.DeadLetters = beam.Flatten(s, out.DeadLetters, encDead)
+	deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters)
 	return out
 }
 
@@ -201,25 +151,18 @@ func (n *nativeCodec) native(d avroio.Decoded) (any, error) {
 	return v, err
 }
 
-// rejectDecoded dead-letters d for err, with the reason code err carries
-// (invalid_record when none).
 func rejectDecoded(ctx context.Context, dead func(deadletter.Record), stage string, d avroio.Decoded, err error) {
-	code := deadletter.CodeOf(err)
-	if code == deadletter.Unclassified {
-		code = deadletter.InvalidRecord
-	}
 	deadletter.Emit(ctx, dead, deadletter.New(stage,
-		deadletter.Errorf(code, "%s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err),
+		deadletter.Errorf(deadletter.InvalidRecord, "%s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err),
 		deadletter.From(deadletter.Source{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}),
 		deadletter.WithSchemaID(int32(d.WriterSchemaID)),
 		deadletter.WithPayloadRef(fmt.Sprintf("kafka://%s/%d/%d", d.Topic, d.Partition, d.Offset), d.Value)))
 }
 
-// convert decodes d to T with fromNative, checks it (the edge checks,
-// edge.go) and emits it at its event time, or dead-letters it: the shared
-// body of the typed decoders below.
+// convert decodes d to T with fromNative and emits it at its event time, or
+// dead-letters it: the shared body of the three typed decoders below.
 func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.Decoded,
-	fromNative func(any) (*T, error), check func(*T) error, eventTime func(*T) time.Time,
+	fromNative func(any) (*T, error), eventTime func(*T) time.Time,
 	emit func(beam.EventTime, T), dead func(deadletter.Record)) {
 	v, err := n.native(d)
 	if err != nil {
@@ -227,9 +170,6 @@ func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.
 		return
 	}
 	x, err := fromNative(v)
-	if err == nil {
-		err = check(x)
-	}
 	if err != nil {
 		rejectDecoded(ctx, dead, stage, d, err)
 		return
@@ -247,14 +187,10 @@ func (f *toFactFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit fu
 }
 
 // decodeFact converts a decoded patient_facts record with the typed codec
-// (no goavro maps) and checks it (the edge checks, edge.go), or
-// dead-letters it: shared by the streaming source and batch execution's
-// factBatchFn.
+// (no goavro maps), or dead-letters it: shared by the streaming source and
+// batch execution's factBatchFn.
 func decodeFact(ctx context.Context, d avroio.Decoded, dead func(deadletter.Record)) (*schemas.PatientFact, bool) {
 	fact, err := schemas.DecodePatientFact(d.Value)
-	if err == nil {
-		err = checkFact(fact)
-	}
 	if err != nil {
 		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
 		return nil, false
@@ -267,7 +203,7 @@ type toTrialFn struct{ nativeCodec }
 func (f *toTrialFn) Setup() error { return f.setup(schemas.Trials) }
 
 func (f *toTrialFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.Trial), dead func(deadletter.Record)) error {
-	convert(ctx, &f.nativeCodec, "trialmatch.Trials", d, schemas.TrialFromNative, checkTrial,
+	convert(ctx, &f.nativeCodec, "trialmatch.Trials", d, schemas.TrialFromNative,
 		func(x *schemas.Trial) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
@@ -277,32 +213,22 @@ type toRegulatoryFn struct{ nativeCodec }
 func (f *toRegulatoryFn) Setup() error { return f.setup(schemas.Regulatory) }
 
 func (f *toRegulatoryFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.RegulatoryEvent), dead func(deadletter.Record)) error {
-	convert(ctx, &f.nativeCodec, "trialmatch.Regulatory", d, schemas.RegulatoryEventFromNative, checkRegulatory,
+	convert(ctx, &f.nativeCodec, "trialmatch.Regulatory", d, schemas.RegulatoryEventFromNative,
 		func(x *schemas.RegulatoryEvent) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
 
 // matchRecordFn turns a match into a Kafka record: key tenant/patient/
-// protocol, value the Avro body, a tenant header. A match that cannot be
-// encoded with the approved_patients schema is a dead letter
-// (unencodable_output), as the record of a failed fold or match is.
+// protocol, value the Avro body, a tenant header.
 type matchRecordFn struct {
 	Topic     string
 	PerTenant bool
 }
 
-func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record), dead func(deadletter.Record)) error {
+func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record)) error {
 	body, err := a.AppendAvroBody(nil)
 	if err != nil {
-		stageApproved.In(ctx, 1)
-		stageApproved.DeadLetter(ctx, string(deadletter.UnencodableOutput))
-		var opts []deadletter.Option
-		if utf8.ValidString(a.Tenant) {
-			opts = append(opts, deadletter.WithTenant(a.Tenant))
-		}
-		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.EncodeApproved",
-			deadletter.Errorf(deadletter.UnencodableOutput, "trialmatch: %s: %w", recordName("approved patient record", a.MatchID), err), opts...))
-		return nil
+		return fmt.Errorf("trialmatch: %w", err)
 	}
 	stageApproved.In(ctx, 1)
 	stageApproved.Out(ctx, 1)

@@ -98,11 +98,7 @@ func openTrialAt(protocol string, valid []join.Version, at int64) ([]byte, error
 type trialVersionFn struct{}
 
 func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	invalid := checkTrial(&t)
-	if invalid == nil {
-		invalid = validTrial(&t)
-	}
-	data, ok, err := admit(ctx, stageTrials, invalid, kindTrial, t, dead)
+	data, ok, err := admit(ctx, stageTrials, validTrial(&t), kindTrial, t, dead)
 	if !ok {
 		return err
 	}
@@ -112,26 +108,19 @@ func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, em
 }
 
 // admit counts a record of source into the open-trial table and encodes it
-// as a version's Data; a record that failed its checks (invalid: the edge
-// checks, edge.go, then its own) or cannot be encoded becomes a dead
-// letter instead, and ok is false.
-// The source stage's metrics conserve records: In = Out (admitted) + dead
-// letters.
+// as a version's Data; a record that failed its check (invalid) becomes a
+// dead letter instead, and ok is false.
 func admit(ctx context.Context, source metrics.Stage, invalid error, kind int8, v any, dead func(deadletter.Record)) (data []byte, ok bool, err error) {
 	source.In(ctx, 1)
-	if invalid == nil {
-		if data, err = versionData(kind, v); err != nil {
-			invalid = deadletter.Errorf(deadletter.InvalidRecord, "%w", err)
-		}
-	}
+	source.Out(ctx, 1)
+	stageOpenTrials.In(ctx, 1)
 	if invalid != nil {
-		source.DeadLetter(ctx, string(deadletter.CodeOf(invalid)))
+		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
 		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", invalid))
 		return nil, false, nil
 	}
-	source.Out(ctx, 1)
-	stageOpenTrials.In(ctx, 1)
-	return data, true, nil
+	data, err = versionData(kind, v)
+	return data, err == nil, err
 }
 
 // regulatoryVersionFn validates a regulatory event and keys it by protocol
@@ -139,11 +128,7 @@ func admit(ctx context.Context, source metrics.Stage, invalid error, kind int8, 
 type regulatoryVersionFn struct{}
 
 func (f *regulatoryVersionFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	invalid := checkRegulatory(&e)
-	if invalid == nil {
-		invalid = validRegulatory(e.ProtocolNo, &e)
-	}
-	data, ok, err := admit(ctx, stageRegulatory, invalid, kindRegulatory, e, dead)
+	data, ok, err := admit(ctx, stageRegulatory, validRegulatory(e.ProtocolNo, &e), kindRegulatory, e, dead)
 	if !ok {
 		return err
 	}
