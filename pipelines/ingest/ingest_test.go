@@ -48,10 +48,8 @@ func (fn *phiFactFn) ProcessElement(f schemas.PatientFact, emit func(string)) er
 	if err != nil {
 		return err
 	}
-	for _, id := range fn.IDs {
-		if strings.Contains(string(js), id) || strings.Contains(string(avro), id) {
-			return fmt.Errorf("PHI leak in a %s fact (%d-byte identifier)", f.Kind, len(id))
-		}
+	if n := ingesttest.ContainsPHI(append(js, avro...), fn.IDs); n > 0 {
+		return fmt.Errorf("PHI leak in a %s fact (%d-byte identifier)", f.Kind, n)
 	}
 	emit(string(f.Kind))
 	return nil
@@ -68,10 +66,8 @@ func (fn *phiDeadFn) ProcessElement(r deadletter.Record, emit func(string)) erro
 	if err != nil {
 		return err
 	}
-	for _, id := range fn.IDs {
-		if strings.Contains(string(body), id) || strings.Contains(r.Reason, id) {
-			return fmt.Errorf("PHI leak in dead letter %s", r.ReasonCode)
-		}
+	if n := ingesttest.ContainsPHI(append(body, r.Reason...), fn.IDs); n > 0 {
+		return fmt.Errorf("PHI leak in dead letter %s (%d-byte identifier)", r.ReasonCode, n)
 	}
 	if r.Payload != nil {
 		return fmt.Errorf("dead letter %s carries the payload inline", r.ReasonCode)
