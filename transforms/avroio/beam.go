@@ -53,6 +53,10 @@ type DecodeConfig struct {
 	// Off by default: the dead letter then holds a reference to the
 	// record's Kafka position and its SHA-256 (payloads may carry PHI).
 	InlinePayload bool
+	// MaxRecordBytes is the largest record decoded (key, value and
+	// headers); a larger one is a dead letter, record_too_large. 0 means
+	// DefaultMaxRecordBytes (1 MiB), a negative value no limit.
+	MaxRecordBytes int
 }
 
 // Decode resolves the Confluent-framed Avro values of col
@@ -71,32 +75,33 @@ func Decode(s beam.Scope, cfg DecodeConfig, col beam.PCollection) (decoded, dead
 		cfg.Stage = "avroio.Decode"
 	}
 	return beam.ParDo2(s, &decodeFn{RegistryURL: cfg.RegistryURL, ReaderSchema: cfg.ReaderSchema,
-		Stage: cfg.Stage, InlinePayload: cfg.InlinePayload}, col)
+		Stage: cfg.Stage, InlinePayload: cfg.InlinePayload, MaxRecordBytes: cfg.MaxRecordBytes}, col)
 }
 
 type decodeFn struct {
-	RegistryURL   string
-	ReaderSchema  string
-	Stage         string
-	InlinePayload bool
+	RegistryURL    string
+	ReaderSchema   string
+	Stage          string
+	InlinePayload  bool
+	MaxRecordBytes int
 
 	dec *Decoder
 }
 
 func (fn *decodeFn) Setup() (err error) {
-	fn.dec, err = NewRegistryDecoder(fn.RegistryURL, fn.ReaderSchema)
+	fn.dec, err = NewRegistryDecoder(fn.RegistryURL, fn.ReaderSchema, MaxRecordBytes(fn.MaxRecordBytes))
 	return err
 }
 
 // NewRegistryDecoder returns a Decoder to readerSchema that looks writer
 // schemas up in the Schema Registry at registryURL: what a decoding DoFn
 // builds in its Setup.
-func NewRegistryDecoder(registryURL, readerSchema string) (*Decoder, error) {
+func NewRegistryDecoder(registryURL, readerSchema string, opts ...DecoderOption) (*Decoder, error) {
 	cl, err := registry.NewClient(registryURL)
 	if err != nil {
 		return nil, fmt.Errorf("avroio: %w", err)
 	}
-	return NewDecoder(cl, readerSchema)
+	return NewDecoder(cl, readerSchema, opts...)
 }
 
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(Decoded), dead func(deadletter.Record)) error {
@@ -113,8 +118,14 @@ func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit
 // the record's dead letter (named by stage, payload inline or only
 // referenced) and returns ok false. The error is set only when the registry
 // is unreachable: worth failing the bundle for a retry, not a dead letter.
+// A record over dec's size limit (key, value and headers) is a dead letter,
+// record_too_large, whose payload is only referenced, never kept.
 func DecodeRecord(ctx context.Context, dec *Decoder, stage string, inline bool, rec kafkaio.Record,
 	dead func(deadletter.Record)) (d Decoded, ok bool, err error) {
+	if err := dec.checkSize("record", RecordSize(rec)); err != nil {
+		deadletter.Emit(ctx, dead, reject(stage, err, rec, 0, false))
+		return Decoded{}, false, nil
+	}
 	body, id, err := dec.Decode(nil, rec.Value)
 	if err != nil {
 		var de *deadletter.Error
@@ -126,6 +137,16 @@ func DecodeRecord(ctx context.Context, dec *Decoder, stage string, inline bool, 
 	}
 	rec.Value = body
 	return Decoded{Record: rec, WriterSchemaID: id}, true, nil
+}
+
+// RecordSize is the size MaxRecordBytes bounds: the bytes of rec's key,
+// value and headers (keys and values).
+func RecordSize(rec kafkaio.Record) int {
+	n := len(rec.Key) + len(rec.Value)
+	for _, h := range rec.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 func reject(stage string, err error, rec kafkaio.Record, id uint32, inline bool) deadletter.Record {

@@ -43,6 +43,7 @@ const negativeTTL = 30 * time.Second
 // which are returned as they are: they are worth a retry, not a dead
 // letter. A Decoder is safe for concurrent use.
 type Decoder struct {
+	maxBytes   int // 0: no limit
 	src        SchemaSource
 	reader     *compat.Schema
 	readerForm string
@@ -64,19 +65,67 @@ type plan struct {
 	until    time.Time // for a negative entry: when to ask again
 }
 
-// NewDecoder returns a Decoder resolving to readerSchema (Avro JSON).
-func NewDecoder(src SchemaSource, readerSchema string) (*Decoder, error) {
+// DefaultMaxRecordBytes is the largest record a Decoder takes unless told
+// otherwise (MaxRecordBytes): 1 MiB, Kafka's default message size limit.
+const DefaultMaxRecordBytes = 1 << 20
+
+// DecoderOption configures a Decoder.
+type DecoderOption interface{ applyDecoder(*Decoder) }
+
+type maxRecordBytes int
+
+func (m maxRecordBytes) applyDecoder(d *Decoder) {
+	switch {
+	case m == 0:
+		d.maxBytes = DefaultMaxRecordBytes
+	case m < 0:
+		d.maxBytes = 0
+	default:
+		d.maxBytes = int(m)
+	}
+}
+
+// MaxRecordBytes sets the largest record a Decoder takes (its framed value,
+// and in DecodeRecord the Kafka record's key, value and headers together):
+// a larger one is a dead letter with reason record_too_large, rejected
+// before any of it is decoded. 0 means DefaultMaxRecordBytes, a negative n
+// no limit.
+func MaxRecordBytes(n int) DecoderOption { return maxRecordBytes(n) }
+
+// NewDecoder returns a Decoder resolving to readerSchema (Avro JSON). It
+// takes records of up to DefaultMaxRecordBytes unless an option says
+// otherwise.
+func NewDecoder(src SchemaSource, readerSchema string, opts ...DecoderOption) (*Decoder, error) {
 	r, err := compat.Parse(readerSchema)
 	if err != nil {
 		return nil, fmt.Errorf("avroio: reader schema: %w", err)
 	}
-	return &Decoder{src: src, reader: r, readerForm: r.Canonical(), readerJSON: readerSchema, plans: map[uint32]*plan{}}, nil
+	d := &Decoder{maxBytes: DefaultMaxRecordBytes, src: src, reader: r, readerForm: r.Canonical(), readerJSON: readerSchema, plans: map[uint32]*plan{}}
+	for _, o := range opts {
+		o.applyDecoder(d)
+	}
+	return d, nil
+}
+
+// MaxBytes is the largest record d takes, 0 when it has no limit.
+func (d *Decoder) MaxBytes() int { return d.maxBytes }
+
+// checkSize rejects a record of n bytes when it is over the limit.
+func (d *Decoder) checkSize(what string, n int) error {
+	if d.maxBytes > 0 && n > d.maxBytes {
+		return deadletter.Errorf(deadletter.RecordTooLarge, "avroio: %s of %d bytes is over the limit of %d bytes", what, n, d.maxBytes)
+	}
+	return nil
 }
 
 // Decode appends the reader-schema Avro binary of the framed message msg to
 // dst and returns it with the writer schema id. When no resolution is
-// needed the result aliases msg instead (dst is then unused).
+// needed the result aliases msg instead (dst is then unused). A message
+// over the size limit is rejected (record_too_large) before it is parsed.
 func (d *Decoder) Decode(dst, msg []byte) (body []byte, id uint32, err error) {
+	if err := d.checkSize("message", len(msg)); err != nil {
+		return nil, 0, err
+	}
 	id, payload, err := wire.Parse(msg)
 	if err != nil {
 		code := deadletter.ShortBuffer

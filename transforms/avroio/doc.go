@@ -20,7 +20,16 @@
 // Decode and Encode are the Beam transforms. Both emit dead letters
 // (transforms/deadletter) with a reason code: wrong_magic_byte,
 // short_buffer, unknown_schema_id, truncated_payload, invalid_payload,
-// incompatible_schema; tests assert records in = decoded + dead letters.
+// incompatible_schema, and record_too_large for a record over the size
+// limit (DecodeConfig.MaxRecordBytes, 1 MiB by default), rejected before
+// it is parsed; tests assert records in = decoded + dead letters.
+//
+// A dead letter is the record's fault, never the infrastructure's: when
+// the registry cannot be reached (or answers other than "not found"),
+// decoding returns an error naming the registry and its URL instead, and
+// Decode fails the bundle, to be retried; Encode cannot start without its
+// schema id. A record is thus never both dropped and its offset committed
+// because a server was down.
 //
 // Hostile payloads (huge lengths or counts, deep nesting, truncation) are
 // rejected with a reason, never a panic or an unbounded allocation.

@@ -35,6 +35,23 @@ const (
 	Unclassified       Code = "unclassified"
 )
 
+// Reason codes of the edge checks, applied where records enter a pipeline
+// so that no single record can stop it further on.
+const (
+	// EventTimeOutOfRange: a time the record carries is outside the range
+	// the pipeline can represent (schemas.MinTime to schemas.MaxTime).
+	EventTimeOutOfRange Code = "event_time_out_of_range"
+	// InvalidUTF8: a string field is not valid UTF-8. The reason names the
+	// field, never its value.
+	InvalidUTF8 Code = "invalid_utf8"
+	// RecordTooLarge: the record is larger than the configured limit
+	// (avroio.DefaultMaxRecordBytes unless set otherwise).
+	RecordTooLarge Code = "record_too_large"
+	// UnencodableOutput: an output record could not be encoded for its
+	// topic's schema.
+	UnencodableOutput Code = "unencodable_output"
+)
+
 // Record is one rejected input. Its fields mirror schemas/dead_letter.avsc;
 // optional fields are pointers.
 type Record struct {
