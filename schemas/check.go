@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 )
@@ -38,10 +39,13 @@ var (
 )
 
 // Errors a record check wraps (in a *FieldError): a time outside
-// [MinTime, MaxTime), a string that is not valid UTF-8.
+// [MinTime, MaxTime), a string that is not valid UTF-8, a number that is
+// NaN or infinite (Avro doubles carry them; JSON, and so the streaming
+// engine's state, cannot).
 var (
 	ErrTimeOutOfRange = errors.New("outside the range the pipeline represents [1900-01-01, 2200-01-01) UTC")
 	ErrInvalidUTF8    = errors.New("not valid UTF-8")
+	ErrNotFinite      = errors.New("not a finite number")
 )
 
 // FieldError is a record check's finding: which record kind and field
@@ -82,6 +86,12 @@ func (c *checker) str(field, s string) {
 	}
 }
 
+func (c *checker) optDouble(field string, v *float64) {
+	if c.err == nil && v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+		c.err = &FieldError{Record: c.record, Field: field, Err: ErrNotFinite}
+	}
+}
+
 func (c *checker) optStr(field string, s *string) {
 	if s != nil {
 		c.str(field, *s)
@@ -89,10 +99,11 @@ func (c *checker) optStr(field string, s *string) {
 }
 
 // Check reports the first field of f the pipeline cannot carry: a time
-// (event_time, ingest_time) outside [MinTime, MaxTime) or a string that is
+// (event_time, ingest_time) outside [MinTime, MaxTime), a string that is
 // not valid UTF-8 (every string field, identifiers and details alike: an
 // invalid byte would be replaced on the way through JSON, and two
-// identifiers could become one). The error is a *FieldError.
+// identifiers could become one), or a number that is NaN or infinite
+// (variant.allele_fraction, marker.value). The error is a *FieldError.
 func (f *PatientFact) Check() error {
 	c := checker{record: "patient fact"}
 	c.time("event_time", f.EventTime)
@@ -126,6 +137,7 @@ func (f *PatientFact) Check() error {
 		c.optStr("variant.sv_comment", v.SVComment)
 		c.optStr("variant.signature", v.Signature)
 		c.optStr("variant.signature_status", v.SignatureStatus)
+		c.optDouble("variant.allele_fraction", v.AlleleFraction)
 	}
 	if m := f.Marker; m != nil {
 		c.str("marker.marker", m.Marker)
@@ -133,6 +145,7 @@ func (f *PatientFact) Check() error {
 		c.optStr("marker.result", m.Result)
 		c.optStr("marker.scoring", m.Scoring)
 		c.optStr("marker.clone", m.Clone)
+		c.optDouble("marker.value", m.Value)
 	}
 	if p := f.Performance; p != nil {
 		c.str("performance.scale", p.Scale)

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,8 @@ func TestCheck(t *testing.T) {
 		{"diagnosis.oncotree_primary_diagnosis", schemas.ErrInvalidUTF8, fact(func(f *schemas.PatientFact) { f.Diagnosis.OncotreePrimaryDiagnosis = bad })},
 		{"variant.protein_change", schemas.ErrInvalidUTF8, fact(func(f *schemas.PatientFact) { f.Variant.ProteinChange = schemas.Ptr(bad) })},
 		{"marker.result", schemas.ErrInvalidUTF8, fact(func(f *schemas.PatientFact) { f.Marker.Result = schemas.Ptr(bad) })},
+		{"marker.value", schemas.ErrNotFinite, fact(func(f *schemas.PatientFact) { f.Marker.Value = schemas.Ptr(math.NaN()) })},
+		{"variant.allele_fraction", schemas.ErrNotFinite, fact(func(f *schemas.PatientFact) { f.Variant.AlleleFraction = schemas.Ptr(math.Inf(-1)) })},
 		{"therapy.regimen", schemas.ErrInvalidUTF8, fact(func(f *schemas.PatientFact) { f.Therapy.Regimen = schemas.Ptr(bad) })},
 		{"event_time", schemas.ErrTimeOutOfRange, trial(func(x *schemas.Trial) { x.EventTime = past })},
 		{"event_time", schemas.ErrTimeOutOfRange, trial(func(x *schemas.Trial) { x.EventTime = future })},

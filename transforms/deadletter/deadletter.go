@@ -44,6 +44,8 @@ const (
 	// InvalidUTF8: a string field is not valid UTF-8. The reason names the
 	// field, never its value.
 	InvalidUTF8 Code = "invalid_utf8"
+	// NonFiniteNumber: a number field is NaN or infinite.
+	NonFiniteNumber Code = "non_finite_number"
 	// RecordTooLarge: the record is larger than the configured limit
 	// (avroio.DefaultMaxRecordBytes unless set otherwise).
 	RecordTooLarge Code = "record_too_large"
