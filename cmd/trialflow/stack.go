@@ -108,6 +108,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	historyDir := fs.String("history", "", "write Parquet history here (by tenant and date)")
 	digestDir := fs.String("digests", "", "write per-tenant digests here")
 	digestWindow := fs.Duration("digest-window", time.Hour, "tumbling event-time window of the digests")
+	maxRecordBytes := fs.Int("max-record-bytes", 1<<20, "largest input record taken (key, value and headers); larger ones are dead letters (record_too_large); negative: no limit")
 	var execution trialmatch.Execution
 	fs.Var(&execution, "execution", "how stateful stages run: auto (batch when bounded), streaming (state and timers) or batch (bounded only)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process runner and workers) to this file")
@@ -126,7 +127,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	p, s := beam.NewPipelineWithRoot()
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
-		Unbounded: *unbounded, Group: *group,
+		Unbounded: *unbounded, Group: *group, MaxRecordBytes: *maxRecordBytes,
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})

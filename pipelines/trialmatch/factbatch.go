@@ -32,12 +32,15 @@ type factBatchFn struct {
 	RegistryURL string
 	Stage       string
 	Keys        factEventsFn
+	// MaxRecordBytes bounds a record's size (avroio.MaxRecordBytes: 0 is
+	// the default limit, negative none).
+	MaxRecordBytes int
 
 	dec *avroio.Decoder
 }
 
 func (f *factBatchFn) Setup() (err error) {
-	if f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema()); err != nil {
+	if f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema(), avroio.MaxRecordBytes(f.MaxRecordBytes)); err != nil {
 		return fmt.Errorf("trialmatch: facts decoder: %w", err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -19,7 +20,7 @@ func init() {
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.PatientFact), func(deadletter.Record), error](&toFactFn{})
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.Trial), func(deadletter.Record), error](&toTrialFn{})
 	register.DoFn4x1[context.Context, avroio.Decoded, func(beam.EventTime, schemas.RegulatoryEvent), func(deadletter.Record), error](&toRegulatoryFn{})
-	register.DoFn3x1[context.Context, schemas.ApprovedPatient, func(kafkaio.Record), error](&matchRecordFn{})
+	register.DoFn4x1[context.Context, schemas.ApprovedPatient, func(kafkaio.Record), func(deadletter.Record), error](&matchRecordFn{})
 	register.Emitter2[beam.EventTime, schemas.PatientFact]()
 	register.Emitter2[beam.EventTime, schemas.Trial]()
 	register.Emitter2[beam.EventTime, schemas.RegulatoryEvent]()
@@ -60,7 +61,11 @@ type KafkaConfig struct {
 	Group string
 	// ReadOptions are passed to every kafkaio.Read.
 	ReadOptions []kafkaio.ReadOption
-	Pipeline    Config
+	// MaxRecordBytes is the largest input record taken (key, value and
+	// headers); a larger one is a dead letter, record_too_large. 0 means
+	// avroio.DefaultMaxRecordBytes (1 MiB), a negative value no limit.
+	MaxRecordBytes int
+	Pipeline       Config
 }
 
 // FromKafka reads the three source topics, decodes them against the
@@ -79,7 +84,8 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	read := func(name, topic string, c schemas.Contract) (beam.PCollection, beam.PCollection) {
 		rs := s.Scope(name)
 		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
-		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name}, recs)
+		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name,
+			MaxRecordBytes: kc.MaxRecordBytes}, recs)
 	}
 	tRecs, tDead := read("Trials", t.Trials, schemas.Trials)
 	rRecs, rDead := read("Regulatory", t.Regulatory, schemas.Regulatory)
@@ -97,7 +103,8 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		// read, decode, convert and key in one stage over record batches.
 		fs := s.Scope("Facts")
 		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
-		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys()}, batches)
+		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys(),
+			MaxRecordBytes: kc.MaxRecordBytes}, batches)
 		in.ShardedFacts = sharded
 		dead = append(dead, fDead)
 	} else {
@@ -110,7 +117,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
 
 	ws := s.Scope("WriteApproved")
-	recs := beam.ParDo(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
+	recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
 	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
 		RegistryURL: kc.RegistryURL, Stage: "trialmatch.EncodeApproved"}, recs)
 	kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))
@@ -118,7 +125,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
 		kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant)
 	}
-	out.DeadLetters = beam.Flatten(s, out.DeadLetters, encDead)
+	out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
 	deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters)
 	return out
 }
@@ -151,18 +158,25 @@ func (n *nativeCodec) native(d avroio.Decoded) (any, error) {
 	return v, err
 }
 
+// rejectDecoded dead-letters d for err, with the reason code err carries
+// (invalid_record when none).
 func rejectDecoded(ctx context.Context, dead func(deadletter.Record), stage string, d avroio.Decoded, err error) {
+	code := deadletter.CodeOf(err)
+	if code == deadletter.Unclassified {
+		code = deadletter.InvalidRecord
+	}
 	deadletter.Emit(ctx, dead, deadletter.New(stage,
-		deadletter.Errorf(deadletter.InvalidRecord, "%s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err),
+		deadletter.Errorf(code, "%s/%d@%d: %w", d.Topic, d.Partition, d.Offset, err),
 		deadletter.From(deadletter.Source{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset}),
 		deadletter.WithSchemaID(int32(d.WriterSchemaID)),
 		deadletter.WithPayloadRef(fmt.Sprintf("kafka://%s/%d/%d", d.Topic, d.Partition, d.Offset), d.Value)))
 }
 
-// convert decodes d to T with fromNative and emits it at its event time, or
-// dead-letters it: the shared body of the three typed decoders below.
+// convert decodes d to T with fromNative, checks it (the edge checks,
+// edge.go) and emits it at its event time, or dead-letters it: the shared
+// body of the typed decoders below.
 func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.Decoded,
-	fromNative func(any) (*T, error), eventTime func(*T) time.Time,
+	fromNative func(any) (*T, error), check func(*T) error, eventTime func(*T) time.Time,
 	emit func(beam.EventTime, T), dead func(deadletter.Record)) {
 	v, err := n.native(d)
 	if err != nil {
@@ -170,6 +184,9 @@ func convert[T any](ctx context.Context, n *nativeCodec, stage string, d avroio.
 		return
 	}
 	x, err := fromNative(v)
+	if err == nil {
+		err = check(x)
+	}
 	if err != nil {
 		rejectDecoded(ctx, dead, stage, d, err)
 		return
@@ -187,10 +204,14 @@ func (f *toFactFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit fu
 }
 
 // decodeFact converts a decoded patient_facts record with the typed codec
-// (no goavro maps), or dead-letters it: shared by the streaming source and
-// batch execution's factBatchFn.
+// (no goavro maps) and checks it (the edge checks, edge.go), or
+// dead-letters it: shared by the streaming source and batch execution's
+// factBatchFn.
 func decodeFact(ctx context.Context, d avroio.Decoded, dead func(deadletter.Record)) (*schemas.PatientFact, bool) {
 	fact, err := schemas.DecodePatientFact(d.Value)
+	if err == nil {
+		err = checkFact(fact)
+	}
 	if err != nil {
 		rejectDecoded(ctx, dead, "trialmatch.Facts", d, err)
 		return nil, false
@@ -203,7 +224,7 @@ type toTrialFn struct{ nativeCodec }
 func (f *toTrialFn) Setup() error { return f.setup(schemas.Trials) }
 
 func (f *toTrialFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.Trial), dead func(deadletter.Record)) error {
-	convert(ctx, &f.nativeCodec, "trialmatch.Trials", d, schemas.TrialFromNative,
+	convert(ctx, &f.nativeCodec, "trialmatch.Trials", d, schemas.TrialFromNative, checkTrial,
 		func(x *schemas.Trial) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
@@ -213,22 +234,32 @@ type toRegulatoryFn struct{ nativeCodec }
 func (f *toRegulatoryFn) Setup() error { return f.setup(schemas.Regulatory) }
 
 func (f *toRegulatoryFn) ProcessElement(ctx context.Context, d avroio.Decoded, emit func(beam.EventTime, schemas.RegulatoryEvent), dead func(deadletter.Record)) error {
-	convert(ctx, &f.nativeCodec, "trialmatch.Regulatory", d, schemas.RegulatoryEventFromNative,
+	convert(ctx, &f.nativeCodec, "trialmatch.Regulatory", d, schemas.RegulatoryEventFromNative, checkRegulatory,
 		func(x *schemas.RegulatoryEvent) time.Time { return x.EventTime }, emit, dead)
 	return nil
 }
 
 // matchRecordFn turns a match into a Kafka record: key tenant/patient/
-// protocol, value the Avro body, a tenant header.
+// protocol, value the Avro body, a tenant header. A match that cannot be
+// encoded with the approved_patients schema is a dead letter
+// (unencodable_output), as the record of a failed fold or match is.
 type matchRecordFn struct {
 	Topic     string
 	PerTenant bool
 }
 
-func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record)) error {
+func (f *matchRecordFn) ProcessElement(ctx context.Context, a schemas.ApprovedPatient, emit func(kafkaio.Record), dead func(deadletter.Record)) error {
 	body, err := a.AppendAvroBody(nil)
 	if err != nil {
-		return fmt.Errorf("trialmatch: %w", err)
+		stageApproved.In(ctx, 1)
+		stageApproved.DeadLetter(ctx, string(deadletter.UnencodableOutput))
+		var opts []deadletter.Option
+		if utf8.ValidString(a.Tenant) {
+			opts = append(opts, deadletter.WithTenant(a.Tenant))
+		}
+		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.EncodeApproved",
+			deadletter.Errorf(deadletter.UnencodableOutput, "trialmatch: %s: %w", recordName("approved patient record", a.MatchID), err), opts...))
+		return nil
 	}
 	stageApproved.In(ctx, 1)
 	stageApproved.Out(ctx, 1)

@@ -204,18 +204,29 @@ func (f *factEventsFn) FinishBundle(_ context.Context, emit func(beam.EventTime,
 	return nil
 }
 
+// ProcessElement takes a fact of Build's typed input: the edge checks
+// (edge.go) apply here, as they do in the Kafka decoders.
 func (f *factEventsFn) ProcessElement(ctx context.Context, fact schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
+	if err := checkFact(&fact); err != nil {
+		stageFacts.In(ctx, 1)
+		f.reject(ctx, err, dead)
+		return nil
+	}
 	return f.add(ctx, &fact, nil, emit, dead)
 }
 
-// add keys fact; body, when not nil, is its Avro body (PerShard appends it
-// as it is instead of encoding the fact again).
+func (f *factEventsFn) reject(ctx context.Context, err error, dead func(deadletter.Record)) {
+	stageFacts.DeadLetter(ctx, string(deadletter.CodeOf(err)))
+	deadletter.Emit(ctx, dead, deadletter.New("trialmatch.KeyFacts", err))
+}
+
+// add keys fact, which passed the edge checks; body, when not nil, is its
+// Avro body (PerShard appends it as it is instead of encoding the fact
+// again). A fact it cannot key or encode is a dead letter.
 func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body []byte, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
 	stageFacts.In(ctx, 1)
 	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
-		stageFacts.DeadLetter(ctx, string(deadletter.InvalidRecord))
-		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.KeyFacts",
-			deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)))
+		f.reject(ctx, deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID), dead)
 		return nil
 	}
 	shard := shardOf(fact.Tenant, fact.PatientID, f.Shards)
@@ -223,7 +234,8 @@ func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body 
 		if body == nil {
 			var err error
 			if f.scratch, err = fact.AppendAvroBody(f.scratch[:0]); err != nil {
-				return fmt.Errorf("trialmatch: %w", err)
+				f.reject(ctx, deadletter.Errorf(deadletter.InvalidRecord, "trialmatch: %w", err), dead)
+				return nil
 			}
 			body = f.scratch
 		}
@@ -233,7 +245,8 @@ func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body 
 	}
 	ev, err := encodeEvent(kindFact, fact.EventTime, fact)
 	if err != nil {
-		return err
+		f.reject(ctx, deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q: %w", fact.FactID, err), dead)
+		return nil
 	}
 	stageFacts.Out(ctx, 1)
 	k := shardTick{shard: shard, tick: tickOf(ev.TS, f.TickMillis)}

@@ -98,7 +98,11 @@ func openTrialAt(protocol string, valid []join.Version, at int64) ([]byte, error
 type trialVersionFn struct{}
 
 func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	data, ok, err := admit(ctx, stageTrials, validTrial(&t), kindTrial, t, dead)
+	invalid := checkTrial(&t)
+	if invalid == nil {
+		invalid = validTrial(&t)
+	}
+	data, ok, err := admit(ctx, stageTrials, invalid, kindTrial, t, dead)
 	if !ok {
 		return err
 	}
@@ -108,19 +112,26 @@ func (f *trialVersionFn) ProcessElement(ctx context.Context, t schemas.Trial, em
 }
 
 // admit counts a record of source into the open-trial table and encodes it
-// as a version's Data; a record that failed its check (invalid) becomes a
-// dead letter instead, and ok is false.
+// as a version's Data; a record that failed its checks (invalid: the edge
+// checks, edge.go, then its own) or cannot be encoded becomes a dead
+// letter instead, and ok is false.
+// The source stage's metrics conserve records: In = Out (admitted) + dead
+// letters.
 func admit(ctx context.Context, source metrics.Stage, invalid error, kind int8, v any, dead func(deadletter.Record)) (data []byte, ok bool, err error) {
 	source.In(ctx, 1)
-	source.Out(ctx, 1)
-	stageOpenTrials.In(ctx, 1)
+	if invalid == nil {
+		if data, err = versionData(kind, v); err != nil {
+			invalid = deadletter.Errorf(deadletter.InvalidRecord, "%w", err)
+		}
+	}
 	if invalid != nil {
-		stageOpenTrials.DeadLetter(ctx, string(deadletter.InvalidRecord))
+		source.DeadLetter(ctx, string(deadletter.CodeOf(invalid)))
 		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.OpenTrials", invalid))
 		return nil, false, nil
 	}
-	data, err = versionData(kind, v)
-	return data, err == nil, err
+	source.Out(ctx, 1)
+	stageOpenTrials.In(ctx, 1)
+	return data, true, nil
 }
 
 // regulatoryVersionFn validates a regulatory event and keys it by protocol
@@ -128,7 +139,11 @@ func admit(ctx context.Context, source metrics.Stage, invalid error, kind int8, 
 type regulatoryVersionFn struct{}
 
 func (f *regulatoryVersionFn) ProcessElement(ctx context.Context, e schemas.RegulatoryEvent, emit func(beam.EventTime, string, join.Version), dead func(deadletter.Record)) error {
-	data, ok, err := admit(ctx, stageRegulatory, validRegulatory(e.ProtocolNo, &e), kindRegulatory, e, dead)
+	invalid := checkRegulatory(&e)
+	if invalid == nil {
+		invalid = validRegulatory(e.ProtocolNo, &e)
+	}
+	data, ok, err := admit(ctx, stageRegulatory, invalid, kindRegulatory, e, dead)
 	if !ok {
 		return err
 	}
