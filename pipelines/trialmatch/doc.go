@@ -6,7 +6,18 @@
 //
 //  1. Sources: Kafka topics of Confluent-framed Avro (FromKafka), or any
 //     PCollections of typed values (Build), each element stamped with its
-//     event time.
+//     event time. Every record is checked where it enters, in both
+//     executions, for what no later stage could carry (edge.go): a record
+//     over KafkaConfig.MaxRecordBytes (1 MiB by default) is a dead letter
+//     record_too_large, a time outside schemas.MinTime..MaxTime one
+//     event_time_out_of_range, a string that is not UTF-8 one invalid_utf8
+//     (naming the field, never the value), a NaN or infinite number one
+//     non_finite_number. So no single record can stop the pipeline later
+//     (in its JSON state, Beam's timestamps or the tick arithmetic); what
+//     still fails per record further on (a fact that does not fold, a match
+//     approved_patients cannot encode) is a dead letter too. An unreachable
+//     registry or broker fails the bundle instead, with a message naming
+//     it, so that nothing is both dropped and committed.
 //  2. Open-trial table (temporal join): trial versions ⋈ regulatory events,
 //     keyed by protocol, as the toolkit's join.TemporalTable. A trial
 //     version is valid from its event time on, a regulatory event over
