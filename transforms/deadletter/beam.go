@@ -82,15 +82,16 @@ func Encode(s beam.Scope, sink Sink, dead beam.PCollection) beam.PCollection {
 }
 
 // Write encodes dead letters and produces them to the dead-letter topic
-// with kafkaio.Write.
-func Write(s beam.Scope, sink Sink, dead beam.PCollection) {
+// with kafkaio.Write, and returns what kafkaio.Write returns (for
+// kafkaio.Commit).
+func Write(s beam.Scope, sink Sink, dead beam.PCollection) beam.PCollection {
 	s = s.Scope("deadletter.Write")
 	recs := Encode(s, sink, dead)
 	conn := kafkaio.Conn{Brokers: sink.Brokers}
 	if sink.Conn != nil {
 		conn = *sink.Conn
 	}
-	kafkaio.Write(s, conn.Brokers, recs, kafkaio.WithConn(conn))
+	return kafkaio.Write(s, conn.Brokers, recs, kafkaio.WithConn(conn))
 }
 
 type encodeFn struct {

@@ -90,20 +90,6 @@ func (fn *readBatchFn) ProcessElement(ctx context.Context, we *watermarkEstimato
 	return pc, err
 }
 
-type commitReadBatchFn struct {
-	readFn
-}
-
-// ProcessElement reads the partition range of the restriction in batches
-// and registers the commit of what it read for after the bundle.
-func (fn *commitReadBatchFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
-	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Batch)) (sdf.ProcessContinuation, error) {
-	start := rt.GetRestriction().(Span).Start
-	pc, next, err := fn.read(ctx, we, rt, &batcher{emit: emit, max: fn.BatchRecords})
-	fn.commitAfter(bf, p, start, next)
-	return pc, err
-}
-
 // AppendBinary appends the Beam coder form of b to dst: the record count,
 // then each record's AppendBinary form, length-prefixed.
 func (b *Batch) AppendBinary(dst []byte) []byte {

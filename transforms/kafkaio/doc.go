@@ -15,10 +15,14 @@
 //
 // Start positions are StartEarliest (default), StartLatest, StartCommitted
 // (the consumer group's committed offsets) and StartAt (the first offset at
-// or after a timestamp). With a consumer group (Group), the offsets a bundle
-// read are committed only after the runner has durably processed the bundle
-// (bundle finalization), which gives at-least-once delivery across
-// restarts.
+// or after a timestamp). Read never commits offsets. Commit does, from a
+// stage downstream of the pipeline's sinks: an offset is committed only
+// once the watermark of every sink's output has passed the records before
+// it, so that what they caused is durably written. Read with
+// StartCommitted after a restart then loses nothing (at-least-once input;
+// a sink that is idempotent or reconciles makes the output effectively
+// once). Read asks for no bundle finalization, which Flink's portable
+// runner does not offer for Go.
 //
 // Every element is a Record that keeps topic, partition, offset, timestamp,
 // key, headers and value. ReadBatches emits a Batch of consecutive records

@@ -62,8 +62,8 @@ func StartAt(t time.Time) ReadOption {
 	return readOpt(func(c *readConfig) { c.start, c.startMillis = AtTime, t.UnixMilli() })
 }
 
-// Group names the consumer group whose offsets Read commits after each
-// bundle is durably processed (and reads with StartCommitted).
+// Group names the consumer group StartCommitted resumes from. Read never
+// commits: Commit does, once what the records caused is written.
 func Group(id string) ReadOption { return readOpt(func(c *readConfig) { c.group = id }) }
 
 // Unbounded reads forever: each partition is polled with
@@ -90,7 +90,7 @@ func IdleTimeout(d time.Duration) ReadOption {
 func PollWait(d time.Duration) ReadOption { return readOpt(func(c *readConfig) { c.pollWait = d }) }
 
 // CheckpointEvery is how long an unbounded read keeps one partition before
-// handing back a residual (and so how often offsets are committed; default 2s).
+// handing back a residual (default 2s).
 func CheckpointEvery(d time.Duration) ReadOption {
 	return readOpt(func(c *readConfig) { c.checkpointEach = d })
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"sync"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -34,13 +33,9 @@ func init() {
 
 	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker,
 		PartitionRange, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&readFn{})
-	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
-		PartitionRange, func(beam.EventTime, Record), sdf.ProcessContinuation, error](&commitReadFn{})
 	register.Emitter2[beam.EventTime, Record]()
 	register.DoFn5x2[context.Context, *watermarkEstimator, *sdf.LockRTracker,
 		PartitionRange, func(beam.EventTime, Batch), sdf.ProcessContinuation, error](&readBatchFn{})
-	register.DoFn6x2[context.Context, *watermarkEstimator, beam.BundleFinalization, *sdf.LockRTracker,
-		PartitionRange, func(beam.EventTime, Batch), sdf.ProcessContinuation, error](&commitReadBatchFn{})
 	register.Emitter2[beam.EventTime, Batch]()
 }
 
@@ -97,13 +92,8 @@ func Read(s beam.Scope, brokers []string, topics []string, opts ...ReadOption) b
 		BatchRecords: cfg.batch,
 	}
 	switch {
-	case cfg.batch > 0 && cfg.group != "":
-		return beam.ParDo(s, &commitReadBatchFn{readFn: rf}, parts)
 	case cfg.batch > 0:
 		return beam.ParDo(s, &readBatchFn{readFn: rf}, parts)
-	case cfg.group != "":
-		// Only a committing read asks the runner for bundle finalization.
-		return beam.ParDo(s, &commitReadFn{readFn: rf}, parts)
 	case !cfg.unbounded:
 		return beam.ParDo(s, &boundedReadFn{R: rf}, parts)
 	}
@@ -361,15 +351,6 @@ type readFn struct {
 
 	adm  *kadm.Client
 	opts []kgo.Opt
-
-	commits *commitState
-}
-
-// commitState remembers the last offset this DoFn instance committed per
-// "topic/partition".
-type commitState struct {
-	mu sync.Mutex
-	at map[string]int64
 }
 
 func (fn *readFn) Setup() error {
@@ -382,7 +363,6 @@ func (fn *readFn) Setup() error {
 		return fmt.Errorf("kafkaio: client: %w", err)
 	}
 	fn.adm = kadm.NewClient(cl)
-	fn.commits = &commitState{at: map[string]int64{}}
 	fn.opts = opts
 	if fn.ReadCommitted {
 		fn.opts = append(fn.opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -443,22 +423,6 @@ const endGrace = 10 * time.Second
 func (fn *readFn) ProcessElement(ctx context.Context, we *watermarkEstimator, rt *sdf.LockRTracker,
 	p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
 	pc, _, err := fn.read(ctx, we, rt, recordEmitter(emit))
-	return pc, err
-}
-
-// commitReadFn is readFn committing the offsets it read to the consumer
-// group once the runner has durably processed the bundle.
-type commitReadFn struct {
-	readFn
-}
-
-// ProcessElement reads the partition range of the restriction and
-// registers the commit of what it read for after the bundle.
-func (fn *commitReadFn) ProcessElement(ctx context.Context, we *watermarkEstimator, bf beam.BundleFinalization,
-	rt *sdf.LockRTracker, p PartitionRange, emit func(beam.EventTime, Record)) (sdf.ProcessContinuation, error) {
-	start := rt.GetRestriction().(Span).Start
-	pc, next, err := fn.read(ctx, we, rt, recordEmitter(emit))
-	fn.commitAfter(bf, p, start, next)
 	return pc, err
 }
 
@@ -577,46 +541,4 @@ func (fn *readFn) reachedEnd(ctx context.Context, r Span) (bool, error) {
 	}
 	e, ok := ends.Lookup(r.Topic, r.Partition)
 	return ok && e.Err == nil && e.Offset >= r.End, nil
-}
-
-// commitAfter commits the group's offset for the partition once the runner
-// has durably processed the bundle: next, the offset after the last record
-// this bundle read, or, when it read none, the restriction's start if the
-// partition was read before (with checkpoint-only splits a resumed range
-// exists only once the bundle before it is durable). The latter repeats a
-// commit whose finalization was lost until one succeeds.
-func (fn *readFn) commitAfter(bf beam.BundleFinalization, p PartitionRange, start, next int64) {
-	if next < 0 {
-		if start <= p.Start {
-			return
-		}
-		next = start
-	}
-	key := fmt.Sprintf("%s/%d", p.Topic, p.Partition)
-	cs := fn.commits
-	cs.mu.Lock()
-	last, ok := cs.at[key]
-	cs.mu.Unlock()
-	if ok && last == next {
-		return
-	}
-	topic, partition := p.Topic, p.Partition
-	adm, group := fn.adm, fn.Group
-	bf.RegisterCallback(5*time.Minute, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var os kadm.Offsets
-		os.Add(kadm.Offset{Topic: topic, Partition: partition, At: next, LeaderEpoch: -1})
-		resp, err := adm.CommitOffsets(ctx, group, os)
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			return fmt.Errorf("kafkaio: commit %s/%d at %d for group %q: %w", topic, partition, next, group, err)
-		}
-		cs.mu.Lock()
-		cs.at[key] = next
-		cs.mu.Unlock()
-		return nil
-	})
 }

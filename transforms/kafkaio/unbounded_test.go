@@ -25,9 +25,19 @@ var fastUnbounded = []kafkaio.ReadOption{
 // stop is called.
 func runCopy(t *testing.T, brokers []string, opts ...kafkaio.ReadOption) (stop func()) {
 	t.Helper()
+	return runCopyTo(t, brokers, "out", "", opts...)
+}
+
+// runCopyTo is runCopy to topic to, committing the offsets read to group
+// (when not empty) with kafkaio.Commit.
+func runCopyTo(t *testing.T, brokers []string, to, group string, opts ...kafkaio.ReadOption) (stop func()) {
+	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
 	recs := kafkaio.Read(s, brokers, []string{"in"}, opts...)
-	kafkaio.Write(s, brokers, beam.ParDo(s, retopic, recs), kafkaio.ToTopic("out"))
+	written := kafkaio.Write(s, brokers, beam.ParDo(s, retopic, recs), kafkaio.ToTopic(to))
+	if group != "" {
+		kafkaio.Commit(s, kafkaio.Conn{Brokers: brokers}, group, recs, []beam.PCollection{written}, 0)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -128,17 +138,18 @@ func TestReadRestartFromCommittedOffsetsPrism(t *testing.T) {
 	produceTo(t, brokers, 1, 20, 20)
 	opts := append([]kafkaio.ReadOption{kafkaio.Group("copier"), kafkaio.StartCommitted()}, fastUnbounded...)
 
-	stop := runCopy(t, brokers, opts...)
-	if m := missing(outValues(t, brokers, 40, 60*time.Second), 0, 40); len(m) > 0 {
-		stop()
-		t.Fatalf("first run missed %v", m)
-	}
+	stop := runCopyTo(t, brokers, "out", "copier", opts...)
 	waitCommitted(t, brokers, "copier", map[int32]int64{0: 20, 1: 20})
+	// Committed only once written: every record is already in "out".
+	if m := missing(outValues(t, brokers, 40, 5*time.Second), 0, 40); len(m) > 0 {
+		stop()
+		t.Fatalf("offsets committed before records %v were written", m)
+	}
 	stop()
 
 	produceTo(t, brokers, 0, 40, 10)
 	produceTo(t, brokers, 1, 50, 10)
-	stop = runCopy(t, brokers, opts...)
+	stop = runCopyTo(t, brokers, "out", "copier", opts...)
 	defer stop()
 	seen := outValues(t, brokers, 60, 60*time.Second)
 	if m := missing(seen, 0, 60); len(m) > 0 {
@@ -154,6 +165,29 @@ func TestReadRestartFromCommittedOffsetsPrism(t *testing.T) {
 		// before the restart there should be none.
 		t.Errorf("%d records read twice across the restart", dups)
 	}
+}
+
+// A sink that cannot write holds the commit back: nothing is both
+// committed and dropped.
+func TestCommitWaitsForTheSinkPrism(t *testing.T) {
+	brokers := newCluster(t, 1, "in", "out")
+	produceTo(t, brokers, 0, 0, 20)
+	// "missing" does not exist and the broker does not create topics: the
+	// producer cannot deliver, and its bundle cannot finish.
+	stop := runCopyTo(t, brokers, "missing", "stuck", append([]kafkaio.ReadOption{kafkaio.Group("stuck")}, fastUnbounded...)...)
+	time.Sleep(8 * time.Second)
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	got, err := adm.FetchOffsets(context.Background(), "stuck")
+	if err == nil {
+		if o, ok := got.Lookup("in", 0); ok && o.At >= 0 {
+			t.Errorf("group committed offset %d of \"in\" although nothing was written", o.At)
+		}
+	}
+	stop()
 }
 
 // waitCommitted waits until the group has committed want for topic "in".

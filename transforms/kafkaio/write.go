@@ -15,7 +15,8 @@ import (
 )
 
 func init() {
-	register.DoFn2x1[context.Context, Record, error](&writeFn{})
+	register.DoFn3x1[context.Context, Record, func(int64), error](&writeFn{})
+	register.Emitter1[int64]()
 }
 
 // Write produces every Record of col (a PCollection<Record>) to the Kafka
@@ -23,7 +24,11 @@ func init() {
 // produce time when zero). A record with an empty Topic goes to the
 // ToTopic topic. The producer is idempotent; each bundle is flushed before
 // it finishes and fails on any produce error.
-func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOption) {
+//
+// The PCollection returned holds no elements: its watermark passes a time
+// only once every record before it is durably in Kafka, which is what
+// Commit waits for.
+func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOption) beam.PCollection {
 	s = s.Scope("kafkaio.Write")
 	cfg := writeConfig{conn: Conn{Brokers: brokers}}
 	for _, o := range opts {
@@ -32,7 +37,7 @@ func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOp
 	if err := cfg.conn.Validate(); err != nil {
 		panic(fmt.Sprintf("kafkaio.Write: %v", err))
 	}
-	beam.ParDo0(s, &writeFn{Conn: cfg.conn, Topic: cfg.topic, TxnPrefix: cfg.transactional,
+	return beam.ParDo(s, &writeFn{Conn: cfg.conn, Topic: cfg.topic, TxnPrefix: cfg.transactional,
 		KeepPartition: cfg.keepPartition, LingerMillis: cfg.linger.Milliseconds()}, col)
 }
 
@@ -91,7 +96,7 @@ func (fn *writeFn) StartBundle(context.Context) error {
 	return nil
 }
 
-func (fn *writeFn) ProcessElement(ctx context.Context, r Record) error {
+func (fn *writeFn) ProcessElement(ctx context.Context, r Record, _ func(int64)) error {
 	kr := r.Kgo()
 	if kr.Topic == "" {
 		kr.Topic = fn.Topic
