@@ -101,7 +101,8 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	bootstrap := fs.String("bootstrap", "127.0.0.1:9092", "Kafka bootstrap servers, comma separated")
 	regURL := fs.String("registry", "http://127.0.0.1:8081", "Schema Registry URL")
 	unbounded := fs.Bool("unbounded", false, "keep reading (streaming) instead of stopping at the end offsets taken at launch")
-	group := fs.String("group", "", "consumer group to commit offsets to")
+	group := fs.String("group", "", "consumer group to commit source offsets to, once what they caused is written (progress and lag; a restart always replays from the earliest offset)")
+	republish := fs.Bool("republish", false, "publish every match again, ignoring what approved_patients holds (readers of the same topic then see a second NEW)")
 	perTenant := fs.Bool("per-tenant-topics", false, "also write approved_patients.<tenant> (the topics must exist)")
 	shards := fs.Int("shards", 16, "patient shards of the stateful match stage")
 	tick := fs.Duration("tick", time.Minute, "event-time granularity of the match stage")
@@ -127,7 +128,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	p, s := beam.NewPipelineWithRoot()
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
-		Unbounded: *unbounded, Group: *group, MaxRecordBytes: *maxRecordBytes,
+		Unbounded: *unbounded, Group: *group, MaxRecordBytes: *maxRecordBytes, Republish: *republish,
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})

@@ -53,6 +53,15 @@
 //     optionally a topic per tenant), a per-tenant tumbling-window digest,
 //     Parquet history, and dead letters.
 //
+// Durability (FromKafka): approved_patients is the pipeline's ledger. The
+// sources are replayed from the earliest offset, the records the pipeline
+// makes are reconciled per match key with what the topic held when the
+// pipeline was built (package reconcile; Snapshot), and only what changes
+// what readers see is published, so a crash, a restart or a re-run never
+// publishes a match twice, strands one or loses one. Source offsets are
+// committed to KafkaConfig.Group with kafkaio.Commit, after the sinks
+// wrote what they caused. KafkaConfig.Republish turns the ledger off.
+//
 // Output timestamps are the tick at which a decision was taken; the
 // record's event_time field carries the event time of the fact or trial
 // change that caused it.

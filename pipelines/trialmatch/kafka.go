@@ -57,7 +57,12 @@ type KafkaConfig struct {
 	// Unbounded keeps reading (streaming); otherwise the sources read to the
 	// end offsets taken at launch (bounded).
 	Unbounded bool
-	// Group is the consumer group offsets are committed to (optional).
+	// Group is the consumer group the sources' offsets are committed to
+	// (optional), with kafkaio.Commit: only once what they caused is in
+	// approved_patients and dead_letter. The pipeline always replays its
+	// sources from the earliest offset (patient state is rebuilt, see
+	// FromKafka), so the group shows progress and lag; it is not where a
+	// restart resumes.
 	Group string
 	// ReadOptions are passed to every kafkaio.Read.
 	ReadOptions []kafkaio.ReadOption
@@ -66,24 +71,50 @@ type KafkaConfig struct {
 	// avroio.DefaultMaxRecordBytes (1 MiB), a negative value no limit.
 	MaxRecordBytes int
 	Pipeline       Config
+	// Republish publishes every record the pipeline makes, ignoring what
+	// approved_patients holds already (see FromKafka). For a consumer that
+	// rebuilds from scratch on a new topic; on the same topic its readers
+	// see a second NEW for matches published before.
+	Republish bool
 }
 
 // FromKafka reads the three source topics, decodes them against the
 // registry, runs Build, and writes approved_patients and dead letters back
 // to Kafka. It returns Build's outputs (with every dead letter, decoding
-// ones included) for further sinks such as the digest and the history.
+// ones included, and Matches the records published) for further sinks such
+// as the digest and the history.
+//
+// approved_patients is the pipeline's ledger: FromKafka notes its end
+// offsets when it builds the pipeline, and the run publishes only what
+// changes what readers of those records see (package reconcile). patient
+// facts, trials and regulatory events are always read from the earliest
+// offset, so a run after a crash rebuilds every patient's state, publishes
+// the records the crashed run had not, and retracts (SUPERSEDED) a NEW it
+// published that the input no longer supports; a re-run over unchanged
+// input publishes nothing; over grown input, only the differences.
+// KafkaConfig.Republish turns this off. Building panics when the end
+// offsets of approved_patients cannot be listed.
 func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	t := kc.Topics.withDefaults()
+	var snap Snapshot
+	if !kc.Republish {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var err error
+		snap, err = TakeSnapshot(ctx, kc.Brokers, kc.RegistryURL, t.Approved)
+		cancel()
+		if err != nil {
+			panic(err)
+		}
+	}
 	opts := append([]kafkaio.ReadOption(nil), kc.ReadOptions...)
 	if kc.Unbounded {
 		opts = append(opts, kafkaio.Unbounded())
 	}
-	if kc.Group != "" {
-		opts = append(opts, kafkaio.Group(kc.Group))
-	}
+	var sources []beam.PCollection // what was read, for kafkaio.Commit
 	read := func(name, topic string, c schemas.Contract) (beam.PCollection, beam.PCollection) {
 		rs := s.Scope(name)
 		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
+		sources = append(sources, recs)
 		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name,
 			MaxRecordBytes: kc.MaxRecordBytes}, recs)
 	}
@@ -103,6 +134,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		// read, decode, convert and key in one stage over record batches.
 		fs := s.Scope("Facts")
 		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
+		sources = append(sources, batches)
 		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys(),
 			MaxRecordBytes: kc.MaxRecordBytes}, batches)
 		in.ShardedFacts = sharded
@@ -115,18 +147,29 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	}
 	out := Build(s, in, cfg)
 	out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
+	if !kc.Republish {
+		out.Matches = reconcileMatches(s, out.Matches, snap, cfg, out.Execution)
+	}
 
 	ws := s.Scope("WriteApproved")
 	recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
 	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
 		RegistryURL: kc.RegistryURL, Stage: "trialmatch.EncodeApproved"}, recs)
-	kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))
+	written := []beam.PCollection{kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))}
 	if kc.PerTenantTopics {
 		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
-		kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant)
+		written = append(written, kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant))
 	}
 	out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
-	deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters)
+	written = append(written, deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters))
+	if kc.Group != "" {
+		// A record's effects leave the match stage at the tick after its
+		// event time at the latest (late data aside), and the reconcile
+		// stage passes them on when the watermark reaches that tick.
+		for _, src := range sources {
+			kafkaio.Commit(s, kafkaio.Conn{Brokers: kc.Brokers}, kc.Group, src, written, 2*cfg.Tick)
+		}
+	}
 	return out
 }
 

@@ -20,13 +20,12 @@ import (
 // time of the call and returns the Confluent-framed values decoded to the
 // contract's schema through the registry, each converted by conv.
 func ReadTopic[T any](ctx context.Context, brokers []string, registryURL, topic string, c schemas.Contract, conv func(body []byte) (T, error)) ([]T, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return nil, fmt.Errorf("trialmatch: kafka client: %w", err)
 	}
-	defer cl.Close()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	cl.Close()
 	if err != nil {
 		return nil, fmt.Errorf("trialmatch: end offsets of %s: %w", topic, err)
 	}
@@ -36,6 +35,27 @@ func ReadTopic[T any](ctx context.Context, brokers []string, registryURL, topic 
 			want[o.Partition] = o.Offset
 		}
 	})
+	return readTopicUntil(ctx, brokers, registryURL, topic, c, want, conv)
+}
+
+// readTopicUntil is ReadTopic up to the given end offsets (by partition;
+// partitions not named are not read), in offset order within a partition.
+func readTopicUntil[T any](ctx context.Context, brokers []string, registryURL, topic string, c schemas.Contract, ends map[int32]int64, conv func(body []byte) (T, error)) ([]T, error) {
+	if len(ends) == 0 {
+		return nil, nil
+	}
+	parts := map[int32]kgo.Offset{}
+	want := map[int32]int64{}
+	for p, e := range ends {
+		if e > 0 {
+			parts[p], want[p] = kgo.NewOffset().AtStart(), e
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
+	if err != nil {
+		return nil, fmt.Errorf("trialmatch: kafka client: %w", err)
+	}
+	defer cl.Close()
 	reg, err := registry.NewClient(registryURL)
 	if err != nil {
 		return nil, err
@@ -58,7 +78,11 @@ func ReadTopic[T any](ctx context.Context, brokers []string, registryURL, topic 
 			return out, fmt.Errorf("trialmatch: read %s: %w", topic, ferr)
 		}
 		for _, r := range fs.Records() {
-			if end, ok := want[r.Partition]; ok && r.Offset >= end-1 {
+			end, ok := want[r.Partition]
+			if !ok || r.Offset >= end {
+				continue
+			}
+			if r.Offset >= end-1 {
 				delete(want, r.Partition)
 			}
 			body, _, err := dec.Decode(nil, r.Value)
