@@ -28,7 +28,7 @@ func init() {
 	register.DoFn3x1[context.Context, []byte, func(beam.EventTime, string, keyed), error](&publishedFn{})
 	register.Function2x2(keyMatch)
 	register.DoFn6x1[context.Context, state.Provider, timers.Provider, string, keyed, func(beam.EventTime, schemas.ApprovedPatient), error](&reconcileFn{})
-	register.DoFn4x1[string, func(*keyed) bool, func(*keyed) bool, func(beam.EventTime, schemas.ApprovedPatient), error](&reconcileBatchFn{})
+	register.DoFn3x1[string, func(*keyed) bool, func(beam.EventTime, schemas.ApprovedPatient), error](&reconcileBatchFn{})
 	register.Emitter3[beam.EventTime, string, keyed]()
 	register.Iter1[keyed]()
 	beam.RegisterType(reflectTypeOf[keyed]())
@@ -181,7 +181,7 @@ func reconcileMatches(s beam.Scope, matches beam.PCollection, snap Snapshot, cfg
 	made := beam.ParDo(s, keyMatch, matches)
 	published := beam.ParDo(s, &publishedFn{Snapshot: snap, All: execution == Batch}, beam.Impulse(s))
 	if execution == Batch {
-		return beam.ParDo(s, &reconcileBatchFn{}, beam.CoGroupByKey(s, published, made))
+		return beam.ParDo(s, &reconcileBatchFn{}, beam.GroupByKey(s, beam.Flatten(s, published, made)))
 	}
 	return beam.ParDo(s, newReconcileFn(snap, cfg.Tick), beam.Flatten(s, published, made))
 }
@@ -203,14 +203,15 @@ func byTime(ks []keyed) {
 // reconcileBatchFn reconciles one key's published and new records.
 type reconcileBatchFn struct{}
 
-func (f *reconcileBatchFn) ProcessElement(key string, published, made func(*keyed) bool, emit func(beam.EventTime, schemas.ApprovedPatient)) error {
+func (f *reconcileBatchFn) ProcessElement(key string, all func(*keyed) bool, emit func(beam.EventTime, schemas.ApprovedPatient)) error {
 	var pub, mine []keyed
 	var k keyed
-	for published(&k) {
-		pub = append(pub, k)
-	}
-	for made(&k) {
-		mine = append(mine, k)
+	for all(&k) {
+		if k.Published {
+			pub = append(pub, k)
+		} else {
+			mine = append(mine, k)
+		}
 	}
 	sort.Slice(pub, func(i, j int) bool { return pub[i].Seq < pub[j].Seq })
 	byTime(mine)
