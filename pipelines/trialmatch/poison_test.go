@@ -28,6 +28,11 @@ import (
 var (
 	farPast   = time.UnixMilli(-1 << 62)
 	farFuture = time.UnixMilli(1 << 62)
+	// Beam's coders cannot carry a time outside years [0, 9999] either, so
+	// a typed PCollection never holds one: Build's typed inputs get times
+	// that are encodable but outside schemas' range.
+	before1900 = time.Date(1850, 1, 1, 0, 0, 0, 0, time.UTC)
+	after2200  = time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC)
 )
 
 // checkStage asserts a source stage's conservation from its metrics:
@@ -59,9 +64,9 @@ func testPoisonRecords(t *testing.T, e trialmatch.Execution) {
 		f.Kind = schemas.KindVital
 		f.Vital = &schemas.VitalStatus{Status: "ALIVE"}
 	}
-	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.EventTime = farPast })
-	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.EventTime = farFuture })
-	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.IngestTime = schemas.MaxTime })
+	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.EventTime = before1900 })
+	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.EventTime = after2200 })
+	b.add("A", "p1", 3, func(f *schemas.PatientFact) { vital(f); f.IngestTime = after2200 })
 	b.add("A\xff", "p1", 3, vital)
 	b.add("A", "p\xfe1", 3, vital)
 	b.add("A", "p1", 3, func(f *schemas.PatientFact) {
@@ -72,12 +77,12 @@ func testPoisonRecords(t *testing.T, e trialmatch.Execution) {
 	lung := ctml("T1", arm("ARM A", clin("oncotree_primary_diagnosis", "Lung"), gen("hugo_symbol", "EGFR", "variant_category", "Mutation")))
 	trials := []schemas.Trial{
 		{ProtocolNo: "T1", Version: 1, EventTime: at(0), Status: "OPEN", CTMLFormat: "JSON", CTML: lung},
-		{ProtocolNo: "T1", Version: 2, EventTime: farPast, Status: "OPEN", CTMLFormat: "JSON", CTML: lung},
+		{ProtocolNo: "T1", Version: 2, EventTime: before1900, Status: "OPEN", CTMLFormat: "JSON", CTML: lung},
 		{ProtocolNo: "T\xff1", Version: 1, EventTime: at(0), Status: "OPEN", CTMLFormat: "JSON", CTML: lung},
 	}
 	reg := []schemas.RegulatoryEvent{
 		{EventID: "r1", ProtocolNo: "T1", Scope: "TRIAL", Action: "APPROVED", ValidFrom: at(1), EventTime: at(1), Reference: "IRB-T1"},
-		{EventID: "r2", ProtocolNo: "T1", Scope: "TRIAL", Action: "CLOSED", ValidFrom: at(2), ValidTo: &farFuture, EventTime: at(2), Reference: "x"},
+		{EventID: "r2", ProtocolNo: "T1", Scope: "TRIAL", Action: "CLOSED", ValidFrom: at(2), ValidTo: &after2200, EventTime: at(2), Reference: "x"},
 		{EventID: "r3", ProtocolNo: "T1", Scope: "ARM", ArmCode: schemas.Ptr("ARM\xffA"), Action: "CLOSED", ValidFrom: at(2), EventTime: at(2), Reference: "x"},
 	}
 

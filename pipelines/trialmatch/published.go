@@ -248,8 +248,9 @@ type reconcileFn struct {
 
 	Key     state.Value[[]byte] // JSON reconcile.Key
 	Pending state.Value[[]byte] // JSON []keyed, waiting for the watermark
-	Flush   timers.EventTime
-	Settle  timers.EventTime
+	// Timer fires a key's flushes (tag "f<ms>") and its settle ("s<ms>").
+	// One family: Prism never fired the timers of a DoFn with two.
+	Timer timers.EventTime
 
 	published map[string][]keyed
 }
@@ -262,8 +263,7 @@ func newReconcileFn(snap Snapshot, tick time.Duration) *reconcileFn {
 		Snapshot: snap, TickMillis: tick.Milliseconds(),
 		Key:     state.MakeValueState[[]byte]("key"),
 		Pending: state.MakeValueState[[]byte]("pending"),
-		Flush:   timers.InEventTime("flush"),
-		Settle:  timers.InEventTime("settle"),
+		Timer:   timers.InEventTime("reconcile"),
 	}
 }
 
@@ -296,7 +296,7 @@ func (f *reconcileFn) state(sp state.Provider, tp timers.Provider, key string) (
 	}
 	if len(pub) > 0 {
 		at := tickOf(latest, f.TickMillis) + f.TickMillis
-		f.Settle.Set(tp, msTime(at), timers.WithTag(strconv.FormatInt(at, 10)))
+		f.Timer.Set(tp, msTime(at), timers.WithTag("s"+strconv.FormatInt(at, 10)))
 	}
 	return reconcile.Seed(recs), nil
 }
@@ -344,13 +344,17 @@ func (f *reconcileFn) ProcessElement(ctx context.Context, sp state.Provider, tp 
 	if err := f.Pending.Write(sp, b); err != nil {
 		return err
 	}
-	f.Flush.Set(tp, msTime(in.TS), timers.WithTag(strconv.FormatInt(in.TS, 10)))
+	f.Timer.Set(tp, msTime(in.TS), timers.WithTag("f"+strconv.FormatInt(in.TS, 10)))
 	return nil
 }
 
 func (f *reconcileFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, key string, tc timers.Context,
 	emit func(beam.EventTime, schemas.ApprovedPatient)) error {
-	at, err := strconv.ParseInt(tc.Tag, 10, 64)
+	if tc.Tag == "" {
+		return fmt.Errorf("trialmatch: reconcile timer without a tag")
+	}
+	settle := tc.Tag[0] == 's'
+	at, err := strconv.ParseInt(tc.Tag[1:], 10, 64)
 	if err != nil {
 		return fmt.Errorf("trialmatch: reconcile timer tag %q: %w", tc.Tag, err)
 	}
@@ -370,7 +374,7 @@ func (f *reconcileFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.
 			emit(ts, r)
 		}
 	}
-	if tc.Family == "settle" {
+	if settle {
 		for _, r := range k.Settle(time.Now()) {
 			emit(ts, r)
 		}

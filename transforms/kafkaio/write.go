@@ -84,7 +84,7 @@ func (fn *writeFn) Setup() error {
 	return nil
 }
 
-func (fn *writeFn) StartBundle(context.Context) error {
+func (fn *writeFn) StartBundle(_ context.Context, _ func(int64)) error {
 	fn.mu.Lock()
 	fn.firstErr = nil
 	fn.mu.Unlock()
@@ -111,7 +111,7 @@ func (fn *writeFn) ProcessElement(ctx context.Context, r Record, _ func(int64)) 
 	return nil
 }
 
-func (fn *writeFn) FinishBundle(ctx context.Context) error {
+func (fn *writeFn) FinishBundle(ctx context.Context, _ func(int64)) error {
 	flushErr := fn.cl.Flush(ctx)
 	fn.mu.Lock()
 	err := fn.firstErr
