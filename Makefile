@@ -49,3 +49,9 @@ demo:
 clean:
 	$(GO) clean -testcache
 	rm -rf out/ bench/*.prof bench/*.test
+
+# Fault tests of durable streaming (issue 15): 10 SIGKILLs of the streaming job, broker and
+# registry outages, bounded re-runs, against an uninterrupted run. `make test` runs 3 kills.
+.PHONY: test-faults
+test-faults:
+	TRIALFLOW_FAULTS=full $(GO) test -timeout 60m -count 1 -v -run 'TestFault' ./cmd/trialflow/
