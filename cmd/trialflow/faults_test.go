@@ -378,13 +378,13 @@ func (r *faultRun) afterOutage(ctx context.Context, what, when string, words ...
 	p := r.crashJ.cur()
 	if ok, err := p.Exited(); ok {
 		out := p.Output()
-		clear := false
+		named := false
 		for _, w := range words {
 			if strings.Contains(strings.ToLower(out), strings.ToLower(w)) {
-				clear = true
+				named = true
 			}
 		}
-		if !clear {
+		if !named {
 			t.Errorf("%s outage: the job exited (%v) without naming the %s:\n%s", what, err, what, p.Tail(20))
 		}
 		t.Logf("%s outage: the job exited (%v); restarting it", what, err)

@@ -160,12 +160,19 @@ func (o Offsets) String() string {
 	return strings.Join(parts, " ")
 }
 
+// newAdmin returns the stack's admin client, opened once (a new client per
+// poll needs metadata each time, which a loaded machine makes slow).
 func newAdmin(s *Stack) (*kadm.Client, func(), error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...))
-	if err != nil {
-		return nil, nil, err
+	s.admMu.Lock()
+	defer s.admMu.Unlock()
+	if s.adm == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...))
+		if err != nil {
+			return nil, nil, err
+		}
+		s.adm, s.admClose = kadm.NewClient(cl), cl.Close
 	}
-	return kadm.NewClient(cl), cl.Close, nil
+	return s.adm, func() {}, nil
 }
 
 // Committed returns the consumer group's committed offsets of topics.

@@ -52,7 +52,7 @@ func WaitCaughtUp(ctx context.Context, s *Stack, c CatchUp) (time.Duration, erro
 				return 0, err
 			}
 		}
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		out, err := Ends(pctx, s, schemas.ApprovedPatients.Topic)
 		var n int64
 		for _, off := range out[schemas.ApprovedPatients.Topic] {

@@ -119,8 +119,10 @@ func NewTarget(t interface {
 	Cleanup(func())
 	Fatalf(string, ...any)
 }, s *Stack) *Target {
+	// No RecordDeliveryTimeout: franz-go measures it from the record's
+	// Timestamp, which is the (possibly old) event time.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.Bootstrap()...), kgo.ProducerLinger(2*time.Millisecond),
-		kgo.RecordRetries(1<<30), kgo.RecordDeliveryTimeout(5*time.Minute))
+		kgo.RecordRetries(1<<30))
 	if err != nil {
 		t.Fatalf("faulttest: kafka client: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
@@ -28,6 +29,10 @@ type Stack struct {
 	regMu   sync.Mutex
 	reg     io.Closer
 	ids     synth.IDs
+
+	admMu    sync.Mutex
+	adm      *kadm.Client
+	admClose func()
 }
 
 // StartStack starts a stack with every contract's topic (3 partitions) and
@@ -58,6 +63,13 @@ func StartStack(t testing.TB, name string) *Stack {
 	}
 	s.kafka = kc
 	t.Cleanup(kc.Close)
+	t.Cleanup(func() {
+		s.admMu.Lock()
+		defer s.admMu.Unlock()
+		if s.admClose != nil {
+			s.admClose()
+		}
+	})
 	u, reg, err := registry.StartServer("127.0.0.1:0", s.regDir)
 	if err != nil {
 		t.Fatalf("faulttest: start registry: %v", err)
