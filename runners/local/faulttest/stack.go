@@ -140,8 +140,11 @@ func (s *Stack) StartRegistry() error {
 	}
 }
 
-// BrokerDown closes every open connection to the broker and refuses new
-// ones (accepting and closing them at once) until BrokerUp.
+// BrokerDown closes every open connection to the broker and leaves new ones
+// unanswered until BrokerUp closes them: a network partition, which clients
+// see as request timeouts. (Accepting and closing at once looked to
+// franz-go like a TLS misconfiguration, an error it does not retry; the
+// listener itself cannot close, kfake would stop serving.)
 func (s *Stack) BrokerDown() { s.ln.setDown(true) }
 
 // BrokerUp ends BrokerDown.
@@ -149,12 +152,13 @@ func (s *Stack) BrokerUp() { s.ln.setDown(false) }
 
 // flakyListener wraps the broker's listener. It must never return an error
 // from Accept while the cluster runs (kfake stops listening on one), so
-// while down it accepts and closes.
+// while down it accepts and holds connections unanswered.
 type flakyListener struct {
 	net.Listener
 	mu    sync.Mutex
 	down  bool
 	conns map[*trackedConn]struct{}
+	held  []net.Conn
 }
 
 func (l *flakyListener) setDown(down bool) {
@@ -166,7 +170,12 @@ func (l *flakyListener) setDown(down bool) {
 			c.Conn.Close() // the raw conn: trackedConn.Close takes l.mu
 		}
 		clear(l.conns)
+		return
 	}
+	for _, c := range l.held {
+		c.Close()
+	}
+	l.held = nil
 }
 
 func (l *flakyListener) Accept() (net.Conn, error) {
@@ -177,8 +186,8 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Lock()
 		if l.down {
+			l.held = append(l.held, c)
 			l.mu.Unlock()
-			c.Close()
 			continue
 		}
 		tc := &trackedConn{Conn: c, l: l}
