@@ -41,4 +41,5 @@ func ExamplePipeline() {
 		DeadLetters: deadletter.Sink{RegistryURL: "http://127.0.0.1:8081"},
 	})
 	_ = p
+	// Output:
 }

@@ -117,12 +117,17 @@ func Pipeline(s beam.Scope, cfg PipelineConfig) beam.PCollection {
 	recs := kafkaio.Read(s, cfg.Conn.Brokers, []string{topic}, opts...)
 	claims, badClaims := ParseClaims(s, recs)
 	res := Ingest(s, cfg.Ingest, claims)
-	kafkaio.Write(s, cfg.Conn.Brokers, EncodeFacts(s, cfg.FactSink, res.Facts), kafkaio.WithConn(cfg.Conn))
+	facts := kafkaio.Write(s, cfg.Conn.Brokers, EncodeFacts(s, cfg.FactSink, res.Facts), kafkaio.WithConn(cfg.Conn))
 	dl := cfg.DeadLetters
 	if dl.Conn == nil && len(dl.Brokers) == 0 {
 		conn := cfg.Conn
 		dl.Conn = &conn
 	}
-	deadletter.Write(s, dl, beam.Flatten(s, badClaims, res.Dead))
+	dead := deadletter.Write(s, dl, beam.Flatten(s, badClaims, res.Dead))
+	if cfg.Unbounded {
+		// Ingest is element-wise: a claim check's facts and dead letters
+		// carry its timestamp, so no delay.
+		kafkaio.Commit(s, cfg.Conn, cfg.Group, recs, []beam.PCollection{facts, dead}, 0)
+	}
 	return res.Receipts
 }
