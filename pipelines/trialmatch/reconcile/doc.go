@@ -23,6 +23,7 @@
 // uninterrupted run over the same input publishes, and where the published
 // records are a prefix of that run's records (the common case: a crash of
 // a deterministic pipeline) exactly that run's remaining records are
-// published. The package is pure (no Beam). No pipeline calls it yet: the
-// Beam stages that feed it are not on main (see wip/i15-wiring).
+// published. The package is pure (no Beam); trialmatch.FromKafka feeds it
+// (a grouped stage in batch execution, keyed state and event-time timers in
+// streaming).
 package reconcile
