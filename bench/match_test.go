@@ -399,7 +399,7 @@ func matchProfile(r *rand.Rand, i int) match.Profile {
 				tps = float64(1 + r.IntN(49))
 			}
 			p.PDL1TPS = &tps
-			p.PDL1Clone = []string{"22C3", "22C3", "SP263"}[r.IntN(3)]
+			p.PDL1TPSClone = []string{"22C3", "22C3", "SP263"}[r.IntN(3)]
 		}
 	case "Cutaneous Melanoma":
 		if x < 0.5 {

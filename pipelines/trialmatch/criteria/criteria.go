@@ -170,7 +170,7 @@ func (s *StringSet) Matches(v string) bool {
 
 // PDL1 is our extension: a PD-L1 expression threshold.
 type PDL1 struct {
-	Scoring string // "TPS" or "CPS"
+	Scoring string // "TPS", "CPS" or "IC"
 	Cmp     Cmp
 	Clone   string // optional antibody clone, e.g. 22C3; empty for any
 }

@@ -468,8 +468,9 @@ func negated(s string) (string, bool) {
 }
 
 // parseCmp parses ">=18", "<40", "==40", ">.5"; a bare number is "==".
-func parseCmp(s string) (Cmp, error) {
-	s = strings.TrimSpace(s)
+// An error quotes the input as written.
+func parseCmp(in string) (Cmp, error) {
+	s := strings.TrimSpace(in)
 	var c Cmp
 	switch {
 	case strings.HasPrefix(s, ">="):
@@ -493,9 +494,39 @@ func parseCmp(s string) (Cmp, error) {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return c, fmt.Errorf("%w: %q is not a comparison such as \">=18\"", ErrBadValue, s)
+		return c, fmt.Errorf("%w: %q is not a comparison such as \">=18\"", ErrBadValue, in)
 	}
 	c.Value = v
+	return c, nil
+}
+
+// Bounds of numeric criteria: a threshold outside them is a mistake in the
+// trial document (a percentage of 150, an ECOG of 7), not a criterion no
+// patient meets.
+type bounds struct {
+	lo, hi float64
+	what   string
+}
+
+var (
+	ageBounds     = bounds{0, 130, "an age in years (0-130)"}
+	percentBounds = bounds{0, 100, "a percentage (0-100)"}
+	cpsBounds     = bounds{0, 100, "a combined positive score (0-100)"}
+	ecogBounds    = bounds{0, 5, "an ECOG grade (0-5)"}
+	tmbBounds     = bounds{0, math.Inf(1), "a mutation count per megabase (>= 0)"}
+	linesBounds   = bounds{0, 100, "a number of therapy lines (0-100)"}
+)
+
+// cmpIn is cmp with the threshold checked against b.
+func (p *parser) cmpIn(v any, path, field string, b bounds) (*Cmp, error) {
+	c, err := p.cmp(v, path, field)
+	if err != nil {
+		return nil, err
+	}
+	if c.Value < b.lo || c.Value > b.hi {
+		s, _ := scalar(v)
+		return nil, p.errf(path, field, "%w: %q is out of range: want %s", ErrBadValue, s, b.what)
+	}
 	return c, nil
 }
 
@@ -550,14 +581,11 @@ func (p *parser) clinical(m map[string]any, path string) (*Clinical, error) {
 			c.DiagnosisName = name
 			c.Diagnosis = NewExactSet(names, neg)
 		case "age_numerical":
-			if c.Age, err = p.cmp(v, path, k); err != nil {
+			if c.Age, err = p.cmpIn(v, path, k, ageBounds); err != nil {
 				return nil, err
 			}
-			if c.Age.Value < 0 || c.Age.Value > 200 {
-				return nil, p.errf(path, k, "%w: age %g out of range", ErrBadValue, c.Age.Value)
-			}
 		case "tmb_numerical":
-			if c.TMB, err = p.cmp(v, path, k); err != nil {
+			if c.TMB, err = p.cmpIn(v, path, k, tmbBounds); err != nil {
 				return nil, err
 			}
 		case "gender":
@@ -581,21 +609,25 @@ func (p *parser) clinical(m map[string]any, path string) (*Clinical, error) {
 				return nil, err
 			}
 		case "prior_lines_numerical":
-			if c.PriorLines, err = p.cmp(v, path, k); err != nil {
+			if c.PriorLines, err = p.cmpIn(v, path, k, linesBounds); err != nil {
 				return nil, err
 			}
 		// Extensions.
-		case "pdl1_tps_numerical", "pdl1_cps_numerical":
-			cm, err := p.cmp(v, path, k)
+		case "pdl1_tps_numerical", "pdl1_cps_numerical", "pdl1_ic_numerical":
+			b := percentBounds
+			if k == "pdl1_cps_numerical" {
+				b = cpsBounds
+			}
+			cm, err := p.cmpIn(v, path, k, b)
 			if err != nil {
 				return nil, err
 			}
 			if c.PDL1 == nil {
 				c.PDL1 = &PDL1{}
 			} else if c.PDL1.Scoring != "" {
-				return nil, p.errf(path, k, "%w: only one of pdl1_tps_numerical and pdl1_cps_numerical per clause", ErrBadValue)
+				return nil, p.errf(path, k, "%w: only one of pdl1_tps_numerical, pdl1_cps_numerical and pdl1_ic_numerical per clause", ErrBadValue)
 			}
-			c.PDL1.Scoring = strings.ToUpper(k[5:8])
+			c.PDL1.Scoring = strings.ToUpper(strings.TrimSuffix(strings.TrimPrefix(k, "pdl1_"), "_numerical"))
 			c.PDL1.Cmp = *cm
 		case "pdl1_clone":
 			s, ok := scalar(v)
@@ -619,7 +651,7 @@ func (p *parser) clinical(m map[string]any, path string) (*Clinical, error) {
 				}
 				c.ECOG = &Cmp{Op: OpGE, Value: float64(l)}
 				c.ECOGMax = &Cmp{Op: OpLE, Value: float64(h)}
-			} else if c.ECOG, err = p.cmp(v, path, k); err != nil {
+			} else if c.ECOG, err = p.cmpIn(v, path, k, ecogBounds); err != nil {
 				return nil, err
 			}
 		case "region":
@@ -631,7 +663,7 @@ func (p *parser) clinical(m map[string]any, path string) (*Clinical, error) {
 		}
 	}
 	if c.PDL1 != nil && c.PDL1.Scoring == "" {
-		return nil, p.errf(path, "pdl1_clone", "%w: pdl1_clone needs pdl1_tps_numerical or pdl1_cps_numerical", ErrBadValue)
+		return nil, p.errf(path, "pdl1_clone", "%w: pdl1_clone needs pdl1_tps_numerical, pdl1_cps_numerical or pdl1_ic_numerical", ErrBadValue)
 	}
 	return c, nil
 }

@@ -249,7 +249,8 @@ func (e *Engine) clinicalField(c *criteria.Clinical, f field, p *Profile) Truth 
 		}
 		return truth(c.PriorLines.Holds(float64(*p.PriorLines)))
 	case fPDL1:
-		return pdl1Holds(c.PDL1, p.PDL1TPS, p.PDL1CPS, p.PDL1Clone)
+		v, clone := p.PDL1(c.PDL1.Scoring)
+		return pdl1Holds(c.PDL1, v, clone)
 	case fECOG:
 		if p.ECOG == nil {
 			return Unknown
@@ -269,11 +270,19 @@ func ecogHolds(c *criteria.Clinical, v int32) bool {
 	return ok
 }
 
-func pdl1Holds(c *criteria.PDL1, tps, cps *float64, clone string) Truth {
-	v := tps
-	if c.Scoring == "CPS" {
-		v = cps
+// PDL1 returns the PD-L1 score of a scoring method (TPS, CPS or IC) and the
+// clone of the assay that gave it.
+func (p *Profile) PDL1(scoring string) (*float64, string) {
+	switch scoring {
+	case "CPS":
+		return p.PDL1CPS, p.PDL1CPSClone
+	case "IC":
+		return p.PDL1IC, p.PDL1ICClone
 	}
+	return p.PDL1TPS, p.PDL1TPSClone
+}
+
+func pdl1Holds(c *criteria.PDL1, v *float64, clone string) Truth {
 	if v == nil {
 		return Unknown
 	}

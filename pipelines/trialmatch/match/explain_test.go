@@ -10,7 +10,7 @@ import (
 func TestExplain(t *testing.T) {
 	e := propertyEngine(t)
 	adult := int32(0) // born 1970-01-01
-	p := match.Profile{Tenant: "t", PatientID: "p", BirthDate: &adult, OncotreePrimaryDiagnosis: "Lung Adenocarcinoma", PDL1Clone: "22C3"}
+	p := match.Profile{Tenant: "t", PatientID: "p", BirthDate: &adult, OncotreePrimaryDiagnosis: "Lung Adenocarcinoma", PDL1TPSClone: "22C3"}
 
 	xs, err := e.Explain(&p, "P-1", "IO")
 	if err != nil {

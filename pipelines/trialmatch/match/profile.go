@@ -38,9 +38,14 @@ type Profile struct {
 	ER        string   // marker ER result, e.g. Positive
 	PR        string   // marker PR result
 	HER2      string   // marker HER2 result
-	PDL1TPS   *float64 // marker PD_L1, LOINC 83053-9, scoring TPS (percent)
-	PDL1CPS   *float64 // marker PD_L1 scoring CPS
-	PDL1Clone string   // marker PD_L1 clone, e.g. 22C3
+	// PD-L1 scores, each with the antibody clone of the assay that gave it:
+	// a TPS and a CPS (or IC) measured with different clones keep their own.
+	PDL1TPS      *float64 // marker PD_L1, LOINC 83053-9, scoring TPS (percent of tumour cells)
+	PDL1TPSClone string   // clone of the TPS assay, e.g. 22C3
+	PDL1CPS      *float64 // marker PD_L1 scoring CPS (combined positive score)
+	PDL1CPSClone string   // clone of the CPS assay
+	PDL1IC       *float64 // marker PD_L1 scoring IC (percent of tumour area with stained immune cells)
+	PDL1ICClone  string   // clone of the IC assay, e.g. SP142
 
 	// Sequenced says a genomic report exists, so that the absence of a
 	// variant is a known "no" rather than "not tested". Without it a
@@ -86,8 +91,11 @@ const (
 	colPR
 	colHER2
 	colPDL1TPS
+	colPDL1TPSClone
 	colPDL1CPS
-	colPDL1Clone
+	colPDL1CPSClone
+	colPDL1IC
+	colPDL1ICClone
 	colSequenced
 	colReportDate
 	colVariants
@@ -151,8 +159,11 @@ var ProfileSchema = arrow.NewSchema([]arrow.Field{
 	{Name: "pr_status", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "her2_status", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "pdl1_tps", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "pdl1_tps_clone", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "pdl1_cps", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-	{Name: "pdl1_clone", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "pdl1_cps_clone", Type: arrow.BinaryTypes.String, Nullable: true},
+	{Name: "pdl1_ic", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "pdl1_ic_clone", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "sequenced", Type: arrow.FixedWidthTypes.Boolean},
 	{Name: "report_date", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 	{Name: "variants", Type: arrow.ListOf(variantType)},
@@ -218,8 +229,11 @@ func BuildProfiles(mem memory.Allocator, profiles []Profile) arrow.Record {
 		appendStr(str(colPR), p.PR)
 		appendStr(str(colHER2), p.HER2)
 		appendF64(b.Field(colPDL1TPS).(*array.Float64Builder), p.PDL1TPS)
+		appendStr(str(colPDL1TPSClone), p.PDL1TPSClone)
 		appendF64(b.Field(colPDL1CPS).(*array.Float64Builder), p.PDL1CPS)
-		appendStr(str(colPDL1Clone), p.PDL1Clone)
+		appendStr(str(colPDL1CPSClone), p.PDL1CPSClone)
+		appendF64(b.Field(colPDL1IC).(*array.Float64Builder), p.PDL1IC)
+		appendStr(str(colPDL1ICClone), p.PDL1ICClone)
 		b.Field(colSequenced).(*array.BooleanBuilder).Append(p.Sequenced)
 		appendDate(b.Field(colReportDate).(*array.Date32Builder), p.ReportDate)
 		lb.Append(true)
@@ -251,8 +265,9 @@ type batch struct {
 	gender, region, diag, disease         *array.String
 	deceased, sequenced                   *array.Boolean
 	ecog, lines                           *array.Int32
-	tmb, tps, cps                         *array.Float64
-	er, pr, her2, clone                   *array.String
+	tmb, tps, cps, ic                     *array.Float64
+	er, pr, her2                          *array.String
+	tpsClone, cpsClone, icClone           *array.String
 	variants                              *array.List
 	offsets                               []int32
 	vHugo, vCat, vProt, vClass, vCNV      *array.String
@@ -276,7 +291,9 @@ func viewBatch(rec arrow.Record) (*batch, error) {
 		deceased: c[colDeceased].(*array.Boolean), sequenced: c[colSequenced].(*array.Boolean),
 		ecog: c[colECOG].(*array.Int32), lines: c[colPriorLines].(*array.Int32),
 		tmb: c[colTMB].(*array.Float64), tps: c[colPDL1TPS].(*array.Float64), cps: c[colPDL1CPS].(*array.Float64),
-		er: s(colER), pr: s(colPR), her2: s(colHER2), clone: s(colPDL1Clone),
+		ic: c[colPDL1IC].(*array.Float64),
+		er: s(colER), pr: s(colPR), her2: s(colHER2),
+		tpsClone: s(colPDL1TPSClone), cpsClone: s(colPDL1CPSClone), icClone: s(colPDL1ICClone),
 		variants: c[colVariants].(*array.List),
 	}
 	st := b.variants.ListValues().(*array.Struct)
@@ -358,7 +375,7 @@ func (b *batch) variantView(j int, cat string) Variant {
 // rowValues backs the pointer fields of a row view.
 type rowValues struct {
 	birth, report, ecog, lines int32
-	tmb, tps, cps              float64
+	tmb, tps, cps, ic          float64
 }
 
 // rowView sets *p to row i for matching within the batch without
@@ -390,7 +407,9 @@ func (b *batch) rowView(i int, p *Profile, vals *rowValues, vars []Variant, full
 		p.Deceased = b.deceased.Value(i)
 		p.ECOG, p.PriorLines = opt32(b.ecog, b.ecog.Value(i), &vals.ecog), opt32(b.lines, b.lines.Value(i), &vals.lines)
 		p.TMB, p.PDL1TPS, p.PDL1CPS = optF(b.tmb, &vals.tmb), optF(b.tps, &vals.tps), optF(b.cps, &vals.cps)
-		p.ER, p.PR, p.HER2, p.PDL1Clone = optStr(b.er, i), optStr(b.pr, i), optStr(b.her2, i), optStr(b.clone, i)
+		p.PDL1IC = optF(b.ic, &vals.ic)
+		p.ER, p.PR, p.HER2 = optStr(b.er, i), optStr(b.pr, i), optStr(b.her2, i)
+		p.PDL1TPSClone, p.PDL1CPSClone, p.PDL1ICClone = optStr(b.tpsClone, i), optStr(b.cpsClone, i), optStr(b.icClone, i)
 	}
 	lo, hi := int(b.offsets[i]), int(b.offsets[i+1])
 	for j := lo; j < hi; j++ {
@@ -420,7 +439,9 @@ func (b *batch) profile(i int) Profile {
 		OncotreePrimaryDiagnosis: optStr(b.diag, i), DiseaseStatus: optStr(b.disease, i),
 		Deceased: b.deceased.Value(i), ECOG: optI32(b.ecog, i), PriorLines: optI32(b.lines, i),
 		TMB: optF64(b.tmb, i), ER: optStr(b.er, i), PR: optStr(b.pr, i), HER2: optStr(b.her2, i),
-		PDL1TPS: optF64(b.tps, i), PDL1CPS: optF64(b.cps, i), PDL1Clone: optStr(b.clone, i),
+		PDL1TPS: optF64(b.tps, i), PDL1TPSClone: optStr(b.tpsClone, i),
+		PDL1CPS: optF64(b.cps, i), PDL1CPSClone: optStr(b.cpsClone, i),
+		PDL1IC: optF64(b.ic, i), PDL1ICClone: optStr(b.icClone, i),
 		Sequenced: b.sequenced.Value(i), ReportDate: optDate(b.report, i),
 	}
 	lo, hi := int(b.offsets[i]), int(b.offsets[i+1])

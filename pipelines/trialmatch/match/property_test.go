@@ -34,6 +34,8 @@ const propertyTrial = `{
       {"genomic": {"hugo_symbol": "BRAF", "wildcard_protein_change": "V600", "variant_category": "Mutation"}}]}]},
    {"arm_code": "IO", "arm_suspended": "N", "match": [{"or": [
       {"clinical": {"oncotree_primary_diagnosis": "Lung", "pdl1_tps_numerical": ">=50", "pdl1_clone": "22C3"}},
+      {"clinical": {"pdl1_cps_numerical": ">=10", "pdl1_clone": "22C3"}},
+      {"clinical": {"pdl1_ic_numerical": ">=1", "pdl1_clone": "SP142"}},
       {"clinical": {"tmb_numerical": ">=10", "prior_lines_numerical": "<=2"}},
       {"clinical": {"oncotree_primary_diagnosis": "!Breast", "pdl1_cps_numerical": ">=10", "region": ["021", "100"]}}]}]},
    {"arm_code": "BREAST", "arm_suspended": "N", "match": [{"and": [
@@ -93,7 +95,10 @@ func randomProfile(r *rand.Rand, i int) match.Profile {
 		HER2:                     pick(r, "", "Positive", "Negative", "Equivocal"),
 		PDL1TPS:                  maybe(r, 0.4, float64(r.IntN(101))),
 		PDL1CPS:                  maybe(r, 0.3, float64(r.IntN(30))),
-		PDL1Clone:                pick(r, "", "22C3", "SP263"),
+		PDL1TPSClone:             pick(r, "", "22C3", "SP263"),
+		PDL1CPSClone:             pick(r, "", "22C3", "SP263"),
+		PDL1IC:                   maybe(r, 0.2, float64(r.IntN(20))),
+		PDL1ICClone:              pick(r, "", "SP142", "SP263"),
 		Sequenced:                r.IntN(3) != 0,
 		ReportDate:               maybe(r, 0.5, int32(17000+r.IntN(3000))),
 	}

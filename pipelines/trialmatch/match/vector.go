@@ -524,7 +524,9 @@ const (
 	sdHER2
 	sdDisease
 	sdRegion
-	sdClone
+	sdTPSClone
+	sdCPSClone
+	sdICClone
 	numStrDicts
 )
 
@@ -1284,9 +1286,12 @@ func (e *Engine) clinicalAtom(a *atom, b *batch, st *vstate, t []uint64) {
 		validWords(b.lines, n, valid)
 		cmpWords(b.lines.Int32Values(), valid, c.PriorLines.Op, c.PriorLines.Value, t, false)
 	case fPDL1:
-		col := b.tps
-		if c.PDL1.Scoring == "CPS" {
-			col = b.cps
+		col, clone, sd := b.tps, b.tpsClone, sdTPSClone
+		switch c.PDL1.Scoring {
+		case "CPS":
+			col, clone, sd = b.cps, b.cpsClone, sdCPSClone
+		case "IC":
+			col, clone, sd = b.ic, b.icClone, sdICClone
 		}
 		validWords(col, n, valid)
 		cmpWords(col.Float64Values(), valid, c.PDL1.Cmp.Op, c.PDL1.Cmp.Value, t, false)
@@ -1295,13 +1300,13 @@ func (e *Engine) clinicalAtom(a *atom, b *batch, st *vstate, t []uint64) {
 		}
 		// A required clone: rows tested with another antibody (or none
 		// recorded) are unknown.
-		d := st.dict(sdClone, b.clone, n)
+		d := st.dict(sd, clone, n)
 		tab := d.truthTable(func(v string) bool { return strings.EqualFold(c.PDL1.Clone, v) })
 		for w, x := range t {
 			for ; x != 0; x &= x - 1 {
 				i := w*64 + bits.TrailingZeros64(x)
 				code := d.codes[i]
-				ok := code != 0 && (code == 1<<16-1 && strings.EqualFold(c.PDL1.Clone, b.clone.Value(i)) || code != 1<<16-1 && tab[code])
+				ok := code != 0 && (code == 1<<16-1 && strings.EqualFold(c.PDL1.Clone, clone.Value(i)) || code != 1<<16-1 && tab[code])
 				if !ok {
 					t[w] &^= 1 << uint(i&63)
 				}

@@ -82,7 +82,7 @@ func TestLatestEventWinsAndIdempotence(t *testing.T) {
 	msi := fact(schemas.KindTumorMarker, "e", 5000)
 	msi.Marker = &schemas.TumorMarker{Marker: "MSI", Result: schemas.Ptr("MSI-H")}
 	s.Apply(msi)
-	if len(s.Profile.Variants) != 1 || s.Profile.Variants[0].Signature != "MMR" || s.Profile.Variants[0].SignatureStatus != "Yes" {
+	if len(s.Profile.Variants) != 1 || s.Profile.Variants[0].Signature != "MMR" || s.Profile.Variants[0].SignatureStatus != spv.MMRDeficient {
 		t.Fatalf("MSI-H not folded into the MMR signature: %+v", s.Profile.Variants)
 	}
 }
