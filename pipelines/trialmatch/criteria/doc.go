@@ -28,11 +28,17 @@
 // Our extensions, not MatchMiner CTML, in clinical leaves:
 //
 //   - prior_lines_numerical: completed lines of systemic therapy (">=1").
-//   - pdl1_tps_numerical / pdl1_cps_numerical: PD-L1 thresholds (LOINC
-//     83053-9 results scored TPS or CPS), optionally pdl1_clone ("22C3").
+//   - pdl1_tps_numerical / pdl1_cps_numerical / pdl1_ic_numerical: PD-L1
+//     thresholds (LOINC 83053-9 results scored TPS, CPS or IC), optionally
+//     pdl1_clone ("22C3"), compared with the clone of that score's assay.
 //   - ecog: an ECOG range "0-2" or a comparison "<=1".
 //   - region: site or region eligibility, the first three digits of the
 //     postal code (a string or a list).
+//
+// Numeric criteria are range checked: ages 0-130 years, PD-L1 TPS, CPS and
+// IC 0-100, ECOG 0-5, TMB and prior lines >= 0. A threshold outside its
+// range, or a comparison that does not parse ("=>18"), is an error that
+// quotes the value as written.
 //
 // Errors: an unknown field or a malformed value is an *Error naming the
 // trial (protocol_no), the path inside the document and the field; it is

@@ -292,3 +292,44 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestNumericCriteriaValidation: every numeric criterion is range checked,
+// and the error quotes the value as the trial wrote it (issue 17).
+func TestNumericCriteriaValidation(t *testing.T) {
+	wrap := func(clinical string) string {
+		return `{"protocol_no":"T-1","status":"open to accrual","treatment_list":{"step":[{"arm":[{"arm_code":"A","match":[{"clinical":{` + clinical + `}}]}]}]}}`
+	}
+	cases := []struct {
+		name, clinical, field, quoted string
+	}{
+		{"arrow written backwards", `"age_numerical":"=>18"`, "age_numerical", `"=>18"`},
+		{"age above 130", `"age_numerical":">=150"`, "age_numerical", `">=150"`},
+		{"negative age", `"age_numerical":">=-1"`, "age_numerical", `">=-1"`},
+		{"TPS above 100", `"pdl1_tps_numerical":">=150"`, "pdl1_tps_numerical", `">=150"`},
+		{"negative TPS", `"pdl1_tps_numerical":">-5"`, "pdl1_tps_numerical", `">-5"`},
+		{"IC above 100", `"pdl1_ic_numerical":">=101"`, "pdl1_ic_numerical", `">=101"`},
+		{"CPS above 100", `"pdl1_cps_numerical":">=120"`, "pdl1_cps_numerical", `">=120"`},
+		{"negative TMB", `"tmb_numerical":">=-3"`, "tmb_numerical", `">=-3"`},
+		{"ECOG comparison above 5", `"ecog":"<=7"`, "ecog", `"<=7"`},
+		{"negative prior lines", `"prior_lines_numerical":"<-1"`, "prior_lines_numerical", `"<-1"`},
+		{"not a number", `"tmb_numerical":">= ten"`, "tmb_numerical", `">= ten"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := criteria.Parse([]byte(wrap(c.clinical)))
+			var e *criteria.Error
+			if !errors.As(err, &e) || e.Field != c.field || !errors.Is(err, criteria.ErrBadValue) {
+				t.Fatalf("err = %v, want a malformed %s", err, c.field)
+			}
+			if !strings.Contains(err.Error(), c.quoted) {
+				t.Errorf("error %q does not quote the input %s as written", err, c.quoted)
+			}
+		})
+	}
+	for _, ok := range []string{`"age_numerical":">=0.5"`, `"age_numerical":"<130"`, `"pdl1_tps_numerical":">=0"`,
+		`"pdl1_tps_numerical":"<=100"`, `"pdl1_ic_numerical":">=1","pdl1_clone":"SP142"`, `"tmb_numerical":">=1000"`, `"ecog":"<=5"`} {
+		if _, err := criteria.Parse([]byte(wrap(ok))); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

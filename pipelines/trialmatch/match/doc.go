@@ -49,4 +49,12 @@
 //   - A dose level of a suspended arm counts as closed; MatchMiner still
 //     matches it when match_on_closed is off.
 //   - A step with no arms is not "every arm suspended".
+//   - Strict age comparisons are strict: ">18" holds from the day after the
+//     18th birthday, ">=18" from the birthday itself (and "<18" up to the
+//     day before it, "<=18" on it too). MatchMiner turns ">" and ">=" into
+//     the same birth-date comparison, so its ">18" already holds on the
+//     18th birthday.
+//   - PD-L1 scores (TPS, CPS and IC, our extensions) each keep the clone of
+//     the assay that measured them; a clone required by a criterion is
+//     compared with the clone of that score only.
 package match
