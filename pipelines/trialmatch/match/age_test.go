@@ -28,7 +28,10 @@ func TestAgeAtTheBirthdayBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	born := func(y, m, d int) *int32 { v := match.Day(time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC)); return &v }
+	born := func(y, m, d int) *int32 {
+		v := match.Day(time.Date(y, time.Month(m), d, 0, 0, 0, 0, time.UTC))
+		return &v
+	}
 	cases := []struct {
 		name string
 		born *int32

@@ -34,10 +34,10 @@ type Profile struct {
 	ECOG       *int32 // performance.value where scale == ECOG (latest)
 	PriorLines *int32 // count of distinct therapy.line
 
-	TMB       *float64 // marker TMB value, mutations/Mb
-	ER        string   // marker ER result, e.g. Positive
-	PR        string   // marker PR result
-	HER2      string   // marker HER2 result
+	TMB  *float64 // marker TMB value, mutations/Mb
+	ER   string   // marker ER result, e.g. Positive
+	PR   string   // marker PR result
+	HER2 string   // marker HER2 result
 	// PD-L1 scores, each with the antibody clone of the assay that gave it:
 	// a TPS and a CPS (or IC) measured with different clones keep their own.
 	PDL1TPS      *float64 // marker PD_L1, LOINC 83053-9, scoring TPS (percent of tumour cells)

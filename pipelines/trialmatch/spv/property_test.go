@@ -310,4 +310,3 @@ func TestHER2AssaysAndReceptorPercentages(t *testing.T) {
 		t.Fatalf("an ER fact without a result erased ER: %q", s.Profile.ER)
 	}
 }
-
