@@ -179,6 +179,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 	step("pipeline finished in %v: %.1f MB/s of framed patient_facts Avro, %.0f facts/s",
 		elapsed.Round(time.Millisecond), float64(n.FactBytes)/1e6/elapsed.Seconds(), float64(n.Facts)/elapsed.Seconds())
 	writeMatchTable(out, approved)
+	writeSiteTable(out, approved)
 	codes := map[string]int{}
 	for _, r := range dead {
 		codes[r.Stage+": "+r.ReasonCode]++
@@ -403,6 +404,52 @@ func writeMatchTable(out io.Writer, approved []schemas.ApprovedPatient) {
 	for _, k := range sortedKeys(reasons) {
 		fmt.Fprintf(out, "  %-20s %d\n", k, reasons[k])
 	}
+}
+
+// writeSiteTable prints the matches active at the end per site: where each
+// practice's patients are referred ("any site" for trials that name none).
+func writeSiteTable(out io.Writer, approved []schemas.ApprovedPatient) {
+	last := map[string]schemas.ApprovedPatient{}
+	for _, a := range approved {
+		mk := a.Tenant + "/" + a.PatientID + "/" + a.ProtocolNo
+		if prev, ok := last[mk]; !ok || !a.MatchTime.Before(prev.MatchTime) {
+			last[mk] = a
+		}
+	}
+	type row struct {
+		active int
+		trials map[string]bool
+	}
+	sites := map[string]*row{}
+	retracted := map[string]int{}
+	for _, a := range approved {
+		if a.Action != "NEW" && a.SiteID != nil {
+			retracted[*a.SiteID]++
+		}
+	}
+	for _, a := range last {
+		if a.Action != "NEW" {
+			continue
+		}
+		site := "any site"
+		if a.SiteID != nil {
+			site = *a.SiteID
+		}
+		r := sites[site]
+		if r == nil {
+			r = &row{trials: map[string]bool{}}
+			sites[site] = r
+		}
+		r.active++
+		r.trials[a.ProtocolNo] = true
+	}
+	fmt.Fprintln(out, "\nactive matches per site (a patient's care site is their practice):")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "site\tactive\ttrials\tretracted at site\t")
+	for _, k := range sortedKeys(sites) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t\n", k, sites[k].active, len(sites[k].trials), retracted[k])
+	}
+	tw.Flush()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

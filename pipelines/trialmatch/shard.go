@@ -630,10 +630,10 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 			carry = carry[:0]
 			for protocol, a := range r.p.Ledger.Active {
 				if !q.changed[protocol] {
-					carry = append(carry, decide.Eligible{ProtocolNo: protocol, ArmCode: a.ArmCode, DoseLevel: a.DoseLevel, TrialVersion: a.Version})
+					carry = append(carry, decide.Eligible{ProtocolNo: protocol, ArmCode: a.ArmCode, DoseLevel: a.DoseLevel, Site: a.Site, TrialVersion: a.Version})
 				}
 			}
-			v.OpenArms = cat.OpenArms()
+			v.OpenArms = cat.OpenArmsFor(v.Tenant)
 			if len(carry) > 0 {
 				elig = append(append(elig[:0], v.Eligible...), carry...)
 				v.Eligible = elig

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,14 @@ type Catalog struct {
 	version  map[string]int64
 	approval map[string]string
 	rejected map[string]error
+	// restricted holds the decisions of the open trials that name sites;
+	// openAt the open arms per site (for retraction reasons), for every
+	// site any of them names. Both are read-only after Build.
+	restricted map[string]opentrials.Decision
+	openAt     map[string]map[string][]string
+	// openNowhere is open with the restricted trials left out: the open
+	// arms for a patient whose site none of them names.
+	openNowhere map[string][]string
 }
 
 // Cache keeps parsed trials across catalogs, keyed by protocol and version.
@@ -94,13 +103,82 @@ func Build(cache *Cache, decisions []opentrials.Decision, today time.Time) (*Cat
 		c.open[d.ProtocolNo] = arms
 		c.version[d.ProtocolNo] = d.Version
 		c.approval[d.ProtocolNo] = d.ApprovalReference
+		if d.Restricted() {
+			if c.restricted == nil {
+				c.restricted = map[string]opentrials.Decision{}
+			}
+			c.restricted[d.ProtocolNo] = d
+		}
 	}
+	c.sitesOpen()
 	e, err := match.Compile(trials, match.WithToday(today), match.WithMatchOnDeceased(false), match.WithMatchOnClosed(false))
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 	c.engine = e
 	return c, nil
+}
+
+// sitesOpen precomputes the open arms per site of the trials that name
+// sites.
+func (c *Catalog) sitesOpen() {
+	if len(c.restricted) == 0 {
+		return
+	}
+	c.openAt = map[string]map[string][]string{}
+	c.openNowhere = map[string][]string{}
+	for protocol, arms := range c.open {
+		if _, ok := c.restricted[protocol]; !ok {
+			c.openNowhere[protocol] = arms
+		}
+	}
+	for _, d := range c.restricted {
+		for _, site := range d.Sites {
+			if c.openAt[site] != nil {
+				continue
+			}
+			m := maps.Clone(c.openNowhere)
+			for protocol, arms := range c.open {
+				rd, ok := c.restricted[protocol]
+				if !ok || !rd.OpenAt(site, "") {
+					continue
+				}
+				var here []string
+				for _, a := range arms {
+					if rd.OpenAt(site, a) {
+						here = append(here, a)
+					}
+				}
+				m[protocol] = here
+			}
+			c.openAt[site] = m
+		}
+	}
+}
+
+// Site returns the site at which a patient of tenant may be referred to
+// the arm of protocol ("" for a step-level match), and whether the arm is
+// open there. A patient's care site is their practice: the tenant id is
+// the site id. For a trial that names no site the site is "" and the arm
+// is open.
+func (c *Catalog) Site(protocol, arm, tenant string) (string, bool) {
+	d, ok := c.restricted[protocol]
+	if !ok {
+		return "", true
+	}
+	return tenant, d.OpenAt(tenant, arm)
+}
+
+// OpenArmsFor is OpenArms as seen from a patient of tenant: the trials and
+// arms open at the patient's site.
+func (c *Catalog) OpenArmsFor(tenant string) map[string][]string {
+	if c.openAt == nil {
+		return c.open
+	}
+	if m, ok := c.openAt[tenant]; ok {
+		return m
+	}
+	return c.openNowhere
 }
 
 // Rejected returns the trials left out because their CTML did not parse.
@@ -182,7 +260,7 @@ func (c *Catalog) evaluate(mem memory.Allocator, profiles []match.Profile, at []
 	}
 	ev := &Evaluation{Verdicts: make([]decide.Verdict, len(profiles)), engine: c.engine}
 	for i, p := range profiles {
-		ev.Verdicts[i] = decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at[i], Deceased: p.Deceased, OpenArms: c.open}
+		ev.Verdicts[i] = decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at[i], Deceased: p.Deceased, OpenArms: c.OpenArmsFor(p.Tenant)}
 	}
 	if len(profiles) == 0 || c.engine.Clauses() == 0 {
 		return ev, nil
@@ -194,7 +272,11 @@ func (c *Catalog) evaluate(mem memory.Allocator, profiles []match.Profile, at []
 		ev.rows = make([][]match.Match, len(profiles))
 		for i := range profiles {
 			for _, m := range c.engine.Rowwise(profiles[i : i+1]) {
-				ev.Verdicts[i].Eligible = append(ev.Verdicts[i].Eligible, c.eligible(&m))
+				e, ok := c.eligible(&m, profiles[i].Tenant)
+				if !ok {
+					continue
+				}
+				ev.Verdicts[i].Eligible = append(ev.Verdicts[i].Eligible, e)
 				ev.rows[i] = append(ev.rows[i], m)
 			}
 		}
@@ -216,27 +298,39 @@ func (c *Catalog) evaluate(mem memory.Allocator, profiles []match.Profile, at []
 			ev.Release()
 			return nil, fmt.Errorf("catalog: engine returned a hit on row %d of %d, out of order", row, len(profiles))
 		}
-		start := k
+		// Eligibilities at a site where the arm is not open are dropped:
+		// kept ones are compacted to the front of the row's run, hits with
+		// them, so both stay aligned.
+		start, kept := k, k
 		for ; k < len(hits) && hits[k].Row == row; k++ {
 			m, err := c.engine.Target(hits[k].Clause)
 			if err != nil {
 				ev.Release()
 				return nil, fmt.Errorf("catalog: %w", err)
 			}
-			elig[k] = c.eligible(&m)
+			e, ok := c.eligible(&m, profiles[row].Tenant)
+			if !ok {
+				continue
+			}
+			elig[kept], hits[kept] = e, hits[k]
+			kept++
 		}
-		ev.Verdicts[row].Eligible = elig[start:k:k]
-		ev.hits[row] = hits[start:k:k]
+		if kept > start {
+			ev.Verdicts[row].Eligible = elig[start:kept:kept]
+			ev.hits[row] = hits[start:kept:kept]
+		}
 	}
 	return ev, nil
 }
 
-// eligible is the eligibility, without reasons, of a match.
-func (c *Catalog) eligible(m *match.Match) decide.Eligible {
+// eligible is the eligibility, without reasons, of a match for a patient
+// of tenant; false when the arm is not open at the patient's site.
+func (c *Catalog) eligible(m *match.Match, tenant string) (decide.Eligible, bool) {
+	site, ok := c.Site(m.ProtocolNo, m.ArmCode, tenant)
 	return decide.Eligible{
-		ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
+		ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel, Site: site,
 		TrialVersion: c.version[m.ProtocolNo], ApprovalReference: c.approval[m.ProtocolNo],
-	}
+	}, ok
 }
 
 // WithReasons builds the reasons of the eligibilities refs name, in one
@@ -308,7 +402,8 @@ func reasons(rs []match.Reason) []schemas.MatchReason {
 }
 
 // RowwiseMatches evaluates profiles one at a time over Go structs (the
-// engine's reference path), for cross-checks against Verdicts.
+// engine's reference path), for cross-checks against Verdicts. It does not
+// apply sites: see Site.
 func RowwiseMatches(c *Catalog, profiles []match.Profile) []match.Match {
 	return c.engine.Rowwise(profiles)
 }

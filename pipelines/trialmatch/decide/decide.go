@@ -27,9 +27,12 @@ const (
 
 // Eligible is one protocol a patient is eligible for.
 type Eligible struct {
-	ProtocolNo        string
-	ArmCode           string // "" for a step-level match
-	DoseLevel         string
+	ProtocolNo string
+	ArmCode    string // "" for a step-level match
+	DoseLevel  string
+	// Site is the site at which the arm is open for the patient (their
+	// care site), "" when the trial names no site.
+	Site              string
 	TrialVersion      int64
 	ApprovalReference string
 	Reasons           []schemas.MatchReason
@@ -51,6 +54,7 @@ type Verdict struct {
 type Active struct {
 	ArmCode   string
 	DoseLevel string
+	Site      string `json:",omitempty"`
 	Version   int64
 }
 
@@ -108,11 +112,11 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 			continue
 		}
 		r := rec(protocol, New)
-		r.ArmCode, r.DoseLevel = optional(e.ArmCode), optional(e.DoseLevel)
+		r.ArmCode, r.DoseLevel, r.SiteID = optional(e.ArmCode), optional(e.DoseLevel), optional(e.Site)
 		r.TrialVersion, r.ApprovalReference = e.TrialVersion, optional(e.ApprovalReference)
 		r.Reasons = e.Reasons
 		out = append(out, r)
-		l.Active[protocol] = Active{ArmCode: e.ArmCode, DoseLevel: e.DoseLevel, Version: e.TrialVersion}
+		l.Active[protocol] = Active{ArmCode: e.ArmCode, DoseLevel: e.DoseLevel, Site: e.Site, Version: e.TrialVersion}
 	}
 	for protocol, a := range l.Active {
 		if _, ok := now1[protocol]; ok {
@@ -120,6 +124,7 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 		}
 		r := rec(protocol, Retracted)
 		r.ArmCode, r.DoseLevel, r.TrialVersion = optional(a.ArmCode), optional(a.DoseLevel), a.Version
+		r.SiteID = optional(a.Site)
 		why := reason(v, protocol, a)
 		r.RetractionReason = &why
 		out = append(out, r)

@@ -17,6 +17,13 @@
 //     CRITERIA_NOT_MET (new facts contradict the match);
 //   - a retracted match that becomes eligible again is NEW again.
 //
+// A NEW record names the site at which the arm is open for the patient
+// (Eligible.Site, their care site; null when the trial names no site), and
+// its retraction names the same site. A trial or arm closed at the
+// patient's site only is, for that patient, TRIAL_CLOSED or ARM_CLOSED
+// (Verdict.OpenArms is what is open at the patient's site); patients at the
+// sites still open keep their matches.
+//
 // Verdicts are applied in event-time order by the caller; a verdict older
 // than the last one applied is ignored, so a replay cannot resurrect a stale
 // state. The package is pure Go.

@@ -337,11 +337,15 @@ func (f *patientFn) ProcessElement(ctx context.Context, key string, facts func(*
 
 // verdict evaluates one profile with the row-wise matcher.
 func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, p match.Profile, at time.Time) decide.Verdict {
-	v := decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at, Deceased: p.Deceased, OpenArms: cat.OpenArms()}
+	v := decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at, Deceased: p.Deceased, OpenArms: cat.OpenArmsFor(p.Tenant)}
 	for _, m := range catalog.RowwiseMatches(cat, []match.Profile{p}) {
 		d := table[m.ProtocolNo]
+		site, ok := cat.Site(m.ProtocolNo, m.ArmCode, p.Tenant)
+		if !ok {
+			continue // not open at the patient's site
+		}
 		v.Eligible = append(v.Eligible, decide.Eligible{
-			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel,
+			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel, Site: site,
 			TrialVersion: d.Version, ApprovalReference: d.ApprovalReference,
 			Reasons: reasons(m.Reasons),
 		})

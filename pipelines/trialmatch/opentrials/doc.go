@@ -14,7 +14,15 @@
 // the trial. SITE-scope events restrict the sites at which the trial recruits:
 // a site is open unless its latest valid event is SUSPENDED or CLOSED, and
 // sites named only by APPROVED site events are added. A trial with no open
-// site is not open.
+// site is not open. An ARM-scope event that names a site closes (or
+// re-opens) the arm at that site only: an arm approved at site A and
+// suspended at site B is open at A and not at B (Decision.OpenAt).
+//
+// Patients are cared for at a site: the pipeline takes a patient's care
+// site to be their practice (the tenant id is the site id), so a trial
+// that names sites matches only the patients of practices where it, and
+// the matched arm, are open; a trial that names no site is open at every
+// site.
 //
 // Ties at the same event time resolve in favour of the later event time of
 // recording, then of the more restrictive action, so a closure recorded with

@@ -24,8 +24,42 @@ type Decision struct {
 	ApprovalReference string
 	// ClosedArms lists arm codes closed or suspended by arm-level events, sorted.
 	ClosedArms []string
-	// Sites lists the sites open at At, sorted.
-	Sites []string
+	// Sites lists the sites open at At, sorted. When the trial names no
+	// site (neither its version nor a site-level event), it is empty and
+	// the trial is open at every site.
+	Sites []string `json:",omitempty"`
+	// SiteClosedArms lists, per open site, the arm codes closed or
+	// suspended at that site only (arm-level events that name a site),
+	// sorted; sites with none are absent.
+	SiteClosedArms map[string][]string `json:",omitempty"`
+}
+
+// Restricted reports whether the trial is open at the listed sites only.
+func (d Decision) Restricted() bool { return len(d.Sites) > 0 }
+
+// OpenAt reports whether the named arm ("" for the trial as a whole) is
+// open at site under the decision: the trial is open, the site is one of
+// its open sites (or the trial names none), and neither a trial-wide nor a
+// site-level event closed the arm.
+func (d Decision) OpenAt(site, arm string) bool {
+	if !d.Open {
+		return false
+	}
+	if d.Restricted() {
+		i := sort.SearchStrings(d.Sites, site)
+		if i == len(d.Sites) || d.Sites[i] != site {
+			return false
+		}
+	}
+	if arm == "" {
+		return true
+	}
+	if !d.ArmOpen(arm) {
+		return false
+	}
+	closed := d.SiteClosedArms[site]
+	i := sort.SearchStrings(closed, arm)
+	return i == len(closed) || closed[i] != arm
 }
 
 // Equal reports whether two decisions say the same thing (At aside).
@@ -94,6 +128,7 @@ func At(protocol string, versions []*schemas.Trial, events []*schemas.Regulatory
 	var trialEv *schemas.RegulatoryEvent
 	arms := map[string]*schemas.RegulatoryEvent{}
 	sites := map[string]*schemas.RegulatoryEvent{}
+	siteArms := map[[2]string]*schemas.RegulatoryEvent{} // (site, arm)
 	for _, e := range events {
 		if e.ProtocolNo != protocol {
 			return d, fmt.Errorf("opentrials: regulatory event %s of %q given for protocol %q", e.EventID, e.ProtocolNo, protocol)
@@ -109,6 +144,14 @@ func At(protocol string, versions []*schemas.Trial, events []*schemas.Regulatory
 		case "ARM":
 			if e.ArmCode == nil {
 				return d, fmt.Errorf("opentrials: regulatory event %s has scope ARM but no arm_code", e.EventID)
+			}
+			if e.SiteID != nil && *e.SiteID != "" {
+				// An arm at one site: it opens or closes the arm there only.
+				k := [2]string{*e.SiteID, *e.ArmCode}
+				if prev := siteArms[k]; prev == nil || later(e, prev) {
+					siteArms[k] = e
+				}
+				break
 			}
 			if prev := arms[*e.ArmCode]; prev == nil || later(e, prev) {
 				arms[*e.ArmCode] = e
@@ -161,6 +204,17 @@ func At(protocol string, versions []*schemas.Trial, events []*schemas.Regulatory
 		}
 	}
 	sort.Strings(d.Sites)
+	for k, e := range siteArms {
+		if e.Action != "APPROVED" && open[k[0]] {
+			if d.SiteClosedArms == nil {
+				d.SiteClosedArms = map[string][]string{}
+			}
+			d.SiteClosedArms[k[0]] = append(d.SiteClosedArms[k[0]], k[1])
+		}
+	}
+	for _, arms := range d.SiteClosedArms {
+		sort.Strings(arms)
+	}
 	if d.Open && len(d.Sites) == 0 && cur != nil && (len(cur.Sites) > 0 || len(sites) > 0) {
 		d.Open, d.ApprovalReference, d.Why = false, "", "no site open"
 	}

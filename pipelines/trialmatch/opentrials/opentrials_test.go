@@ -127,3 +127,56 @@ func ExampleAt() {
 	// false no regulatory approval in force
 	// true IRB-7
 }
+
+// An arm approved at site A and suspended at site B is open at A only; the
+// trial itself stays open at both.
+func TestArmOpenAtOneSiteOnly(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := &schemas.Trial{ProtocolNo: "S-1", Version: 1, EventTime: t0, Status: "OPEN", Sites: []string{"site-a", "site-b"}}
+	ev := func(id, scope, site, arm, action string, at time.Time) *schemas.RegulatoryEvent {
+		e := &schemas.RegulatoryEvent{EventID: id, ProtocolNo: "S-1", Scope: scope, Action: action, ValidFrom: at, EventTime: at, Reference: id}
+		if site != "" {
+			e.SiteID = &site
+		}
+		if arm != "" {
+			e.ArmCode = &arm
+		}
+		return e
+	}
+	events := []*schemas.RegulatoryEvent{
+		ev("irb", "TRIAL", "", "", "APPROVED", t0),
+		ev("a-x", "ARM", "site-a", "X", "APPROVED", t0),
+		ev("b-x", "ARM", "site-b", "X", "SUSPENDED", t0.Add(time.Hour)),
+	}
+	d, err := opentrials.At("S-1", []*schemas.Trial{v}, events, t0.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Open || !d.ArmOpen("X") {
+		t.Fatalf("a site-level suspension closed the arm everywhere: %+v", d)
+	}
+	for _, c := range []struct {
+		site, arm string
+		want      bool
+	}{{"site-a", "X", true}, {"site-b", "X", false}, {"site-b", "Y", true}, {"site-b", "", true}, {"site-c", "X", false}} {
+		if got := d.OpenAt(c.site, c.arm); got != c.want {
+			t.Errorf("OpenAt(%s, %q) = %v, want %v", c.site, c.arm, got, c.want)
+		}
+	}
+	before, _ := opentrials.At("S-1", []*schemas.Trial{v}, events, t0.Add(time.Minute))
+	if !before.OpenAt("site-b", "X") {
+		t.Error("arm X closed at site-b before its suspension")
+	}
+	// A site suspension closes every arm there, the other site keeps them.
+	events = append(events, ev("site-b", "SITE", "site-b", "", "SUSPENDED", t0.Add(3*time.Hour)))
+	d, _ = opentrials.At("S-1", []*schemas.Trial{v}, events, t0.Add(4*time.Hour))
+	if d.OpenAt("site-b", "Y") || !d.OpenAt("site-a", "Y") || !d.Open {
+		t.Fatalf("site suspension: %+v", d)
+	}
+	// A trial that names no site is open at every site.
+	open := &schemas.Trial{ProtocolNo: "S-1", Version: 2, EventTime: t0.Add(5 * time.Hour), Status: "OPEN"}
+	d, _ = opentrials.At("S-1", []*schemas.Trial{open}, events[:1], t0.Add(6*time.Hour))
+	if d.Restricted() || !d.OpenAt("anywhere", "X") {
+		t.Fatalf("unrestricted trial: %+v", d)
+	}
+}

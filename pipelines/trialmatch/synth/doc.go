@@ -4,6 +4,12 @@
 // about them, trial definitions in CTML, and regulatory events that open and
 // close trials and arms over time.
 //
+// Sites are real: the practices are trial sites (a patient's care site is
+// their practice) and further sites are hospitals. Most trials recruit at a
+// subset of the sites, approved site by site; now and then a site is
+// suspended later, or one arm is put on hold at one site while it stays
+// open at the others.
+//
 // Biomarker prevalence follows published figures closely enough to make
 // matching selective: for example EGFR mutations in ~15% of non-small cell
 // lung cancer, KRAS G12C in ~13%, ALK fusions in ~4%, PD-L1 TPS >= 50% in

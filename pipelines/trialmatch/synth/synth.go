@@ -18,7 +18,7 @@ type Config struct {
 	Tenants   int           // oncology practices
 	Patients  int           // patients in all, spread over tenants
 	Trials    int           // generated trials (each with 1-3 arms)
-	Sites     int           // recruiting sites
+	Sites     int           // recruiting sites: the practices first, then hospitals (site-NN)
 	Start     time.Time     // first event time
 	Span      time.Duration // event times fall in [Start, Start+Span)
 	Deceased  float64       // fraction of patients reported deceased late in the span
@@ -71,8 +71,14 @@ func Generate(c Config) *Dataset {
 	for i := 0; i < max(c.Tenants, 1); i++ {
 		d.Tenants = append(d.Tenants, fmt.Sprintf("practice-%02d", i+1))
 	}
+	// The practices are trial sites (a patient's care site is their
+	// practice); sites beyond them are hospitals with no patients here.
 	for i := 0; i < max(c.Sites, 1); i++ {
-		d.Sites = append(d.Sites, fmt.Sprintf("site-%02d", i+1))
+		if i < len(d.Tenants) {
+			d.Sites = append(d.Sites, d.Tenants[i])
+		} else {
+			d.Sites = append(d.Sites, fmt.Sprintf("site-%02d", i+1))
+		}
 	}
 	g := &gen{r: r, c: c, d: d}
 	for i := 0; i < c.Patients; i++ {
@@ -349,6 +355,8 @@ var armTemplates = []armTemplate{
 		genomic("hugo_symbol", "BRCA2", "variant_category", "Mutation"))},
 	{"EGFR amplified glioblastoma", and(clinical("age_numerical", ">=18", "oncotree_primary_diagnosis", "Glioblastoma"),
 		genomic("hugo_symbol", "EGFR", "variant_category", "Copy Number Variation", "cnv_call", "High Amplification"))},
+	{"MSI-H solid tumours (tumour agnostic)", and(clinical("age_numerical", ">=18", "oncotree_primary_diagnosis", "_SOLID_"),
+		genomic("hugo_symbol", "None", "mmr_status", "MSI-H"))},
 	{"KRAS G12D pancreas", and(clinical("age_numerical", ">=18", "oncotree_primary_diagnosis", "Pancreatic Adenocarcinoma"),
 		genomic("hugo_symbol", "KRAS", "protein_change", "p.G12D", "variant_category", "Mutation"))},
 }
@@ -380,8 +388,19 @@ func (g *gen) trials() {
 			}}},
 		}
 		ctml, _ := json.Marshal(doc)
-		nsites := 1 + r.IntN(len(g.d.Sites))
-		sites := append([]string(nil), g.d.Sites[:nsites]...)
+		// Most trials recruit at some sites only; the others name none
+		// and are open wherever the practice is.
+		var sites []string
+		if r.Float64() < 0.7 {
+			for _, s := range g.d.Sites {
+				if r.Float64() < 0.7 {
+					sites = append(sites, s)
+				}
+			}
+			if len(sites) == 0 {
+				sites = []string{g.d.Sites[r.IntN(len(g.d.Sites))]}
+			}
+		}
 		published := g.at(r.Float64() * 0.1)
 		g.d.Trials = append(g.d.Trials, &schemas.Trial{
 			ProtocolNo: protocol, Version: 1, EventTime: published, Status: "OPEN", StatusText: "Open to Accrual",
@@ -392,20 +411,41 @@ func (g *gen) trials() {
 		if r.Float64() < 0.2 {
 			approved = g.at(0.4 + 0.4*r.Float64())
 		}
-		g.d.Regulatory = append(g.d.Regulatory, &schemas.RegulatoryEvent{
-			EventID: g.uuid("reg", len(g.d.Regulatory)), ProtocolNo: protocol, Scope: "TRIAL", Action: "APPROVED",
-			ValidFrom: approved, Authority: schemas.Ptr("IRB"), Reference: "IRB-" + protocol, EventTime: approved,
-		})
+		g.reg(&schemas.RegulatoryEvent{ProtocolNo: protocol, Scope: "TRIAL", Action: "APPROVED",
+			ValidFrom: approved, Authority: schemas.Ptr("IRB"), Reference: "IRB-" + protocol})
+		// Site-level approvals, and now and then a site suspended later or
+		// an arm on hold at one site (open at the others).
+		for _, site := range sites {
+			g.reg(&schemas.RegulatoryEvent{ProtocolNo: protocol, Scope: "SITE", SiteID: schemas.Ptr(site), Action: "APPROVED",
+				ValidFrom: approved, Authority: schemas.Ptr("IRB"), Reference: "IRB-" + protocol + "-" + site})
+		}
+		if len(sites) > 1 && r.Float64() < 0.25 {
+			site := sites[r.IntN(len(sites))]
+			g.reg(&schemas.RegulatoryEvent{ProtocolNo: protocol, Scope: "SITE", SiteID: schemas.Ptr(site), Action: "SUSPENDED",
+				ValidFrom: g.at(0.5 + 0.4*r.Float64()), Authority: schemas.Ptr("Site PI"), Reference: "HOLD-" + protocol + "-" + site})
+		}
+		if len(sites) > 1 && r.Float64() < 0.25 {
+			site, arm := sites[r.IntN(len(sites))], armCodes[r.IntN(len(armCodes))]
+			from := approved
+			if r.Float64() < 0.5 {
+				from = g.at(0.5 + 0.4*r.Float64())
+			}
+			g.reg(&schemas.RegulatoryEvent{ProtocolNo: protocol, Scope: "ARM", ArmCode: schemas.Ptr(arm), SiteID: schemas.Ptr(site),
+				Action: "SUSPENDED", ValidFrom: from, Authority: schemas.Ptr("Sponsor"), Reference: "HOLD-" + protocol + "-" + site + "-" + arm})
+		}
 		// Some arms close later (retractions).
 		if r.Float64() < 0.2 {
-			closed := g.at(0.6 + 0.35*r.Float64())
 			arm := armCodes[r.IntN(len(armCodes))]
-			g.d.Regulatory = append(g.d.Regulatory, &schemas.RegulatoryEvent{
-				EventID: g.uuid("reg", len(g.d.Regulatory)), ProtocolNo: protocol, Scope: "ARM", ArmCode: schemas.Ptr(arm),
-				Action: "CLOSED", ValidFrom: closed, Authority: schemas.Ptr("Sponsor"), Reference: "CLOSE-" + protocol, EventTime: closed,
-			})
+			g.reg(&schemas.RegulatoryEvent{ProtocolNo: protocol, Scope: "ARM", ArmCode: schemas.Ptr(arm),
+				Action: "CLOSED", ValidFrom: g.at(0.6 + 0.35*r.Float64()), Authority: schemas.Ptr("Sponsor"), Reference: "CLOSE-" + protocol})
 		}
 	}
+}
+
+// reg adds a regulatory event recorded when it takes effect.
+func (g *gen) reg(e *schemas.RegulatoryEvent) {
+	e.EventID, e.EventTime = g.uuid("reg", len(g.d.Regulatory)), e.ValidFrom
+	g.d.Regulatory = append(g.d.Regulatory, e)
 }
 
 func (g *gen) uuid(kind string, n int) string {
