@@ -68,8 +68,11 @@ func TestVerdictsAgreeWithRowwise(t *testing.T) {
 		for _, e := range v.Eligible {
 			got[v.Tenant+"/"+v.PatientID+"/"+e.ProtocolNo+"/"+e.ArmCode] = true
 			n++
+			if site, _ := cat.Site(e.ProtocolNo, e.ArmCode, v.Tenant); site != e.Site {
+				t.Fatalf("eligibility %s %s names site %q, want %q", e.ProtocolNo, e.ArmCode, e.Site, site)
+			}
 			open := false
-			for _, a := range cat.OpenArms()[e.ProtocolNo] {
+			for _, a := range cat.OpenArmsFor(v.Tenant)[e.ProtocolNo] {
 				open = open || a == e.ArmCode
 			}
 			if e.ArmCode != "" && !open {
@@ -85,6 +88,9 @@ func TestVerdictsAgreeWithRowwise(t *testing.T) {
 	for _, m := range catalog.RowwiseMatches(cat, ps) {
 		if m.Level == match.LevelStep {
 			continue
+		}
+		if _, open := cat.Site(m.ProtocolNo, m.ArmCode, m.Tenant); !open {
+			continue // not open at the patient's site
 		}
 		want[m.Tenant+"/"+m.PatientID+"/"+m.ProtocolNo+"/"+m.ArmCode] = true
 	}
