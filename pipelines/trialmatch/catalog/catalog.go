@@ -402,8 +402,16 @@ func reasons(rs []match.Reason) []schemas.MatchReason {
 }
 
 // RowwiseMatches evaluates profiles one at a time over Go structs (the
-// engine's reference path), for cross-checks against Verdicts. It does not
-// apply sites: see Site.
+// engine's reference path), for cross-checks against Verdicts. Like
+// Verdicts, it keeps only the matches whose arm is open at the patient's
+// site (see Site).
 func RowwiseMatches(c *Catalog, profiles []match.Profile) []match.Match {
-	return c.engine.Rowwise(profiles)
+	all := c.engine.Rowwise(profiles)
+	out := all[:0]
+	for _, m := range all {
+		if _, ok := c.Site(m.ProtocolNo, m.ArmCode, m.Tenant); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }

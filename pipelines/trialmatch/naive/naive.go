@@ -340,10 +340,7 @@ func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, p match
 	v := decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at, Deceased: p.Deceased, OpenArms: cat.OpenArmsFor(p.Tenant)}
 	for _, m := range catalog.RowwiseMatches(cat, []match.Profile{p}) {
 		d := table[m.ProtocolNo]
-		site, ok := cat.Site(m.ProtocolNo, m.ArmCode, p.Tenant)
-		if !ok {
-			continue // not open at the patient's site
-		}
+		site, _ := cat.Site(m.ProtocolNo, m.ArmCode, p.Tenant) // open: RowwiseMatches keeps only those
 		v.Eligible = append(v.Eligible, decide.Eligible{
 			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel, Site: site,
 			TrialVersion: d.Version, ApprovalReference: d.ApprovalReference,
