@@ -86,6 +86,14 @@ func (a *ApprovedPatient) AppendAvroBody(dst []byte) ([]byte, error) {
 			w.str(r.Field)
 			w.optStr(r.Alteration)
 			w.optStr(r.Level)
+			if len(r.Facts) > 0 {
+				w.long(int64(len(r.Facts)))
+				for _, f := range r.Facts {
+					w.str(f.Kind)
+					w.long(f.EventTime.UnixMilli())
+				}
+			}
+			w.long(0) // end of the facts array
 		}
 	}
 	w.long(0) // end of the reasons array

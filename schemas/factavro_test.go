@@ -224,8 +224,12 @@ func TestApprovedPatientTypedEncodingAgreesWithGoavro(t *testing.T) {
 			EventTime: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC(), MatchTime: time.UnixMilli(r.Int64N(4e12)).UTC(),
 		}
 		for range r.IntN(4) {
-			a.Reasons = append(a.Reasons, schemas.MatchReason{ReasonType: []string{"CLINICAL", "GENOMIC"}[r.IntN(2)],
-				Field: "treatment_list.step[0].arm[0].match[0]", Alteration: optS("EGFR p.L858R"), Level: optS("variant")})
+			mr := schemas.MatchReason{ReasonType: []string{"CLINICAL", "GENOMIC"}[r.IntN(2)],
+				Field: "treatment_list.step[0].arm[0].match[0]", Alteration: optS("EGFR p.L858R"), Level: optS("variant")}
+			for range r.IntN(3) {
+				mr.Facts = append(mr.Facts, schemas.FactRef{Kind: "VARIANT", EventTime: time.UnixMilli(r.Int64N(4e12) - 1e12).UTC()})
+			}
+			a.Reasons = append(a.Reasons, mr)
 		}
 		want, err := codec.BinaryFromNative(nil, a.Native())
 		if err != nil {

@@ -120,6 +120,15 @@ type MatchReason struct {
 	Field      string
 	Alteration *string
 	Level      *string
+	// Facts are the facts that decided the reason, by kind and event time.
+	Facts []FactRef
+}
+
+// FactRef is org.trialflow.matches.FactRef: a patient fact named by kind
+// and event time, never by value.
+type FactRef struct {
+	Kind      string
+	EventTime time.Time
 }
 
 // ApprovedPatient is the Go form of org.trialflow.matches.ApprovedPatient.
@@ -144,9 +153,14 @@ type ApprovedPatient struct {
 func (a *ApprovedPatient) Native() map[string]any {
 	reasons := make([]any, len(a.Reasons))
 	for i, r := range a.Reasons {
+		facts := make([]any, len(r.Facts))
+		for j, f := range r.Facts {
+			facts[j] = map[string]any{"kind": f.Kind, "event_time": f.EventTime.UTC()}
+		}
 		reasons[i] = map[string]any{
 			"reason_type": r.ReasonType, "field": r.Field,
 			"alteration": optional("string", r.Alteration), "level": optional("string", r.Level),
+			"facts": facts,
 		}
 	}
 	return map[string]any{
@@ -180,8 +194,21 @@ func ApprovedPatientFromNative(v any) (*ApprovedPatient, error) {
 				continue
 			}
 			rr := nativeReader{m: rm, at: "reasons."}
-			a.Reasons = append(a.Reasons, MatchReason{ReasonType: rr.str("reason_type"), Field: rr.str("field"),
-				Alteration: rr.optStr("alteration"), Level: rr.optStr("level")})
+			mr := MatchReason{ReasonType: rr.str("reason_type"), Field: rr.str("field"),
+				Alteration: rr.optStr("alteration"), Level: rr.optStr("level")}
+			facts, _ := rm["facts"].([]any)
+			for _, y := range facts {
+				fm, ok := y.(map[string]any)
+				if !ok {
+					continue
+				}
+				fr := nativeReader{m: fm, at: "reasons.facts."}
+				mr.Facts = append(mr.Facts, FactRef{Kind: fr.str("kind"), EventTime: fr.time("event_time")})
+				if fr.err != nil && rr.err == nil {
+					rr.err = fr.err
+				}
+			}
+			a.Reasons = append(a.Reasons, mr)
 			if rr.err != nil && r.err == nil {
 				r.err = rr.err
 			}

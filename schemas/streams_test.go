@@ -51,7 +51,8 @@ func TestStreamTypesRoundTrip(t *testing.T) {
 
 	ap := &schemas.ApprovedPatient{MatchID: "m1", Tenant: "t1", PatientID: "p1", ProtocolNo: "10-002",
 		ArmCode: schemas.Ptr("ARM 1"), Action: "NEW", TrialVersion: 3, EventTime: at, MatchTime: at,
-		Reasons: []schemas.MatchReason{{ReasonType: "GENOMIC", Field: "hugo_symbol", Alteration: schemas.Ptr("EGFR p.L858R"), Level: schemas.Ptr("variant")}}}
+		Reasons: []schemas.MatchReason{{ReasonType: "GENOMIC", Field: "hugo_symbol", Alteration: schemas.Ptr("EGFR p.L858R"), Level: schemas.Ptr("variant"),
+			Facts: []schemas.FactRef{{Kind: "VARIANT", EventTime: at}, {Kind: "DIAGNOSIS", EventTime: at.Add(time.Hour)}}}}}
 	gotA, err := schemas.ApprovedPatientFromNative(roundTrip(t, schemas.ApprovedPatients, ap.Native()))
 	if err != nil {
 		t.Fatal(err)

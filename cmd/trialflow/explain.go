@@ -152,6 +152,16 @@ func reasonText(r schemas.MatchReason) string {
 		b.WriteString(*r.Level)
 		b.WriteString(" level)")
 	}
+	for i, f := range r.Facts {
+		if i == 0 {
+			b.WriteString("; decided by ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(f.Kind)
+		b.WriteString(" of ")
+		b.WriteString(f.EventTime.UTC().Format(time.RFC3339))
+	}
 	return b.String()
 }
 

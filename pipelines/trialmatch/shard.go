@@ -483,6 +483,18 @@ type request struct {
 	changedOnly bool
 	judged      int32 // the patient's JudgedDay when the request was made
 	j           int   // the index of its profile in requests.profiles[kind]
+	// attrs is where the judged profile's attributes came from (a copy
+	// when later folds may change the patient before the request is
+	// decided): it names the facts behind a record's reasons.
+	attrs map[string]spv.Provenance
+	// byFacts is set when the patient is judged at the time of its latest
+	// facts (it changed), not at the tick.
+	byFacts bool
+}
+
+// view is the patient's view as judged: its profile and provenance.
+func (q *requests) view(r *request) spv.State {
+	return spv.State{Profile: q.profiles[r.kind()][r.j], Attrs: r.attrs}
 }
 
 // kind is the index in requests.profiles and requests.at of a request's
@@ -561,7 +573,10 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 			profile.Variants = slices.Clone(profile.Variants)
 		}
 		r := request{key: k, p: p, tick: tick, judged: p.JudgedDay,
-			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today}
+			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today, attrs: p.View.Attrs, byFacts: dirty[k]}
+		if keep {
+			r.attrs = maps.Clone(r.attrs)
+		}
 		kind := r.kind()
 		r.j = len(q.profiles[kind])
 		q.reqs = append(q.reqs, r)
@@ -641,6 +656,10 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		}
 		applied := v.EventTime.UnixMilli() >= r.p.Ledger.LastEvent
 		for _, rec := range r.p.Ledger.Apply(v, wall) {
+			if rec.Action != decide.New && r.byFacts {
+				view := q.view(r)
+				rec.Reasons = view.ChangeReasons(rec.EventTime)
+			}
 			if rec.Action == decide.New {
 				k := decide.Chosen(v.Eligible, rec)
 				if k < 0 || k >= len(judged.Eligible) {
@@ -661,6 +680,16 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 			continue
 		}
 		ev := evs[kind]
+		reqOf := make(map[int]*request, len(rs))
+		for i := range reqs {
+			if reqs[i].kind() == kind {
+				reqOf[reqs[i].j] = &reqs[i]
+			}
+		}
+		ev.Sources = func(j int, reads []match.Read) []schemas.FactRef {
+			view := q.view(reqOf[j])
+			return view.Sources(reads)
+		}
 		if err := ev.WithReasons(rs); err != nil {
 			return err
 		}

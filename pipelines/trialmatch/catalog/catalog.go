@@ -227,6 +227,10 @@ const RowwiseBelow = 16
 type Evaluation struct {
 	// Verdicts holds one verdict per profile, in the order given.
 	Verdicts []decide.Verdict
+	// Sources, when set, names the facts behind the attributes a reason
+	// reads, for the profile at the given index of the batch (for example
+	// spv.State.Sources); WithReasons puts them in each reason's Facts.
+	Sources func(profile int, reads []match.Read) []schemas.FactRef
 
 	engine *match.Engine
 	rec    arrow.Record  // the profiles as Arrow (vectorised path), or nil
@@ -343,7 +347,7 @@ func (ev *Evaluation) WithReasons(refs []Ref) error {
 	}
 	if ev.rows != nil {
 		for _, r := range refs {
-			ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = reasons(ev.rows[r.Profile][r.Eligible].Reasons)
+			ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = ev.reasons(r.Profile, ev.rows[r.Profile][r.Eligible].Reasons)
 		}
 		return nil
 	}
@@ -362,7 +366,7 @@ func (ev *Evaluation) WithReasons(refs []Ref) error {
 		return fmt.Errorf("catalog: engine built %d matches for %d hits", len(ms), len(refs))
 	}
 	for j, r := range refs {
-		ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = reasons(ms[j].Reasons)
+		ev.Verdicts[r.Profile].Eligible[r.Eligible].Reasons = ev.reasons(r.Profile, ms[j].Reasons)
 	}
 	return nil
 }
@@ -375,7 +379,10 @@ func (ev *Evaluation) Release() {
 	}
 }
 
-func reasons(rs []match.Reason) []schemas.MatchReason {
+// reasons turns the matcher's reasons for the profile at index profile
+// into the contract's, without duplicates, with their facts when the
+// evaluation has Sources.
+func (ev *Evaluation) reasons(profile int, rs []match.Reason) []schemas.MatchReason {
 	out := make([]schemas.MatchReason, 0, len(rs))
 	seen := map[string]bool{}
 	for _, r := range rs {
@@ -395,6 +402,9 @@ func reasons(rs []match.Reason) []schemas.MatchReason {
 		} else if mr.ReasonType == "CLINICAL" {
 			l := "clinical"
 			mr.Level = &l
+		}
+		if ev.Sources != nil {
+			mr.Facts = ev.Sources(profile, r.Reads)
 		}
 		out = append(out, mr)
 	}

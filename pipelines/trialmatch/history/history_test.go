@@ -37,7 +37,8 @@ func sample(n int) []schemas.ApprovedPatient {
 		if i%2 == 0 {
 			a.ArmCode, a.SiteID = schemas.Ptr("A"), schemas.Ptr("site-1")
 			a.Reasons = []schemas.MatchReason{
-				{ReasonType: "GENOMIC", Field: "hugo_symbol", Alteration: schemas.Ptr("BRAF V600E"), Level: schemas.Ptr("arm")},
+				{ReasonType: "GENOMIC", Field: "hugo_symbol", Alteration: schemas.Ptr("BRAF V600E"), Level: schemas.Ptr("arm"),
+					Facts: []schemas.FactRef{{Kind: "VARIANT", EventTime: day0}, {Kind: "DIAGNOSIS", EventTime: day0.Add(time.Duration(i) * time.Second)}}},
 				{ReasonType: "CLINICAL", Field: "oncotree_primary_diagnosis"},
 			}
 		}

@@ -35,6 +35,13 @@ const (
 	reasonField
 	reasonAlteration
 	reasonLevel
+	reasonFacts
+)
+
+// factStruct is the element of a reason's facts list.
+var factStruct = arrow.StructOf(
+	arrow.Field{Name: "kind", Type: arrow.BinaryTypes.String},
+	arrow.Field{Name: "event_time", Type: tsType},
 )
 
 var tsType = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
@@ -45,6 +52,7 @@ var reasonStruct = arrow.StructOf(
 	arrow.Field{Name: "field", Type: arrow.BinaryTypes.String},
 	arrow.Field{Name: "alteration", Type: arrow.BinaryTypes.String, Nullable: true},
 	arrow.Field{Name: "level", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "facts", Type: arrow.ListOfField(arrow.Field{Name: "element", Type: factStruct})},
 )
 
 // Schema is the Arrow schema of a history file: one row per approved-patient
@@ -99,6 +107,14 @@ func appendRow(rb *array.RecordBuilder, a *schemas.ApprovedPatient) {
 		sb.FieldBuilder(reasonField).(*array.StringBuilder).Append(r.Field)
 		appendOpt(sb.FieldBuilder(reasonAlteration).(*array.StringBuilder), r.Alteration)
 		appendOpt(sb.FieldBuilder(reasonLevel).(*array.StringBuilder), r.Level)
+		fl := sb.FieldBuilder(reasonFacts).(*array.ListBuilder)
+		fl.Append(true)
+		fs := fl.ValueBuilder().(*array.StructBuilder)
+		for _, f := range r.Facts {
+			fs.Append(true)
+			fs.FieldBuilder(0).(*array.StringBuilder).Append(f.Kind)
+			fs.FieldBuilder(1).(*array.TimestampBuilder).Append(arrow.Timestamp(f.EventTime.UnixMicro()))
+		}
 	}
 
 	appendOpt(str(colRetractionReason), a.RetractionReason)
@@ -129,6 +145,15 @@ func rowsOf(dst []schemas.ApprovedPatient, rec arrow.RecordBatch) ([]schemas.App
 	rField := rs.Field(reasonField).(*array.String)
 	rAlt := rs.Field(reasonAlteration).(*array.String)
 	rLevel := rs.Field(reasonLevel).(*array.String)
+	// Files written before reasons named their facts have no facts field.
+	var rFacts *array.List
+	var fKind *array.String
+	var fTime *array.Timestamp
+	if rs.NumField() > reasonFacts {
+		rFacts = rs.Field(reasonFacts).(*array.List)
+		fv := rFacts.ListValues().(*array.Struct)
+		fKind, fTime = fv.Field(0).(*array.String), fv.Field(1).(*array.Timestamp)
+	}
 	version := rec.Column(colTrialVersion).(*array.Int64)
 	evt := rec.Column(colEventTime).(*array.Timestamp)
 	mt := rec.Column(colMatchTime).(*array.Timestamp)
@@ -154,10 +179,17 @@ func rowsOf(dst []schemas.ApprovedPatient, rec arrow.RecordBatch) ([]schemas.App
 				a.Reasons = make([]schemas.MatchReason, 0, end-start)
 			}
 			for j := int(start); j < int(end); j++ {
-				a.Reasons = append(a.Reasons, schemas.MatchReason{
+				r := schemas.MatchReason{
 					ReasonType: rType.Value(j), Field: rField.Value(j),
 					Alteration: optStr(rAlt, j), Level: optStr(rLevel, j),
-				})
+				}
+				if rFacts != nil && !rFacts.IsNull(j) {
+					fs, fe := rFacts.ValueOffsets(j)
+					for k := int(fs); k < int(fe); k++ {
+						r.Facts = append(r.Facts, schemas.FactRef{Kind: fKind.Value(k), EventTime: time.UnixMicro(int64(fTime.Value(k))).UTC()})
+					}
+				}
+				a.Reasons = append(a.Reasons, r)
 			}
 		}
 		dst = append(dst, a)
@@ -179,7 +211,7 @@ func checkSchema(sc *arrow.Schema) error {
 		}
 		if i == colReasons {
 			lt, ok := got.Type.(*arrow.ListType)
-			if !ok || !arrow.TypeEqual(lt.Elem(), reasonStruct) {
+			if !ok || !(sameReasons(lt.Elem(), reasonStruct) || sameReasons(lt.Elem(), reasonStructV1)) {
 				return fmt.Errorf("history: column %q has type %v, want %v", got.Name, got.Type, want.Type)
 			}
 			continue
@@ -189,4 +221,36 @@ func checkSchema(sc *arrow.Schema) error {
 		}
 	}
 	return nil
+}
+
+// reasonStructV1 is the reasons element of files written before reasons
+// named their facts; they are read with no facts.
+var reasonStructV1 = arrow.StructOf(reasonStruct.Fields()[:reasonFacts]...)
+
+// sameReasons compares reason element types by field names and types,
+// ignoring the names and nullability Parquet readers give list elements.
+func sameReasons(got, want arrow.DataType) bool {
+	g, ok1 := got.(*arrow.StructType)
+	w, ok2 := want.(*arrow.StructType)
+	if !ok1 || !ok2 || g.NumFields() != w.NumFields() {
+		return false
+	}
+	for i := range w.Fields() {
+		gf, wf := g.Field(i), w.Field(i)
+		if gf.Name != wf.Name {
+			return false
+		}
+		gl, gok := gf.Type.(*arrow.ListType)
+		wl, wok := wf.Type.(*arrow.ListType)
+		if gok && wok {
+			if !arrow.TypeEqual(gl.Elem(), wl.Elem()) {
+				return false
+			}
+			continue
+		}
+		if !arrow.TypeEqual(gf.Type, wf.Type) {
+			return false
+		}
+	}
+	return true
 }

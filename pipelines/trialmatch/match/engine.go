@@ -59,6 +59,48 @@ type Reason struct {
 	Criterion string
 	// Variant is the index into Profile.Variants of the finding; -1 if none.
 	Variant int
+	// Reads are the profile attributes the reason rests on: the finding
+	// (if any), then every clinical field of the path's clinical leaves.
+	// They let a caller that knows where attributes came from name the
+	// facts that decided a match (spv.State.Sources).
+	Reads []Read
+}
+
+// Read names a profile attribute a reason rests on: a clinical criterion's
+// field as CTML names it ("age_numerical", "oncotree_primary_diagnosis",
+// ...; "pdl1:TPS" for a PD-L1 score by its scoring) or, with Field
+// ReadVariant, the finding Profile.Variants[Variant].
+type Read struct {
+	Field   string
+	Variant int
+}
+
+// ReadVariant is the Field of a Read that names a finding.
+const ReadVariant = "variant"
+
+// clinicalReads lists the clinical fields the leaves of a path read.
+func clinicalReads(leaves []leafInfo) []Read {
+	var out []Read
+	for _, l := range leaves {
+		c := l.node.Clinical
+		if c == nil {
+			continue
+		}
+		for _, f := range fields(c) {
+			name := fieldNames[f]
+			if f == fPDL1 {
+				name += ":" + c.PDL1.Scoring
+			}
+			dup := false
+			for _, r := range out {
+				dup = dup || r.Field == name
+			}
+			if !dup {
+				out = append(out, Read{Field: name, Variant: -1})
+			}
+		}
+	}
+	return out
 }
 
 // Match is a patient eligible for one level (step, arm or dose level) of a
@@ -124,6 +166,7 @@ type clause struct {
 	root       *criteria.Node
 	paths      [][]*criteria.Node
 	leaves     [][]leafInfo // per path, per leaf: what reasons need
+	reads      [][]Read     // per path: the clinical fields its leaves read
 	pathAtoms  [][]int32    // per path: the atoms of all its leaves (vectorized)
 }
 
@@ -221,6 +264,7 @@ func (e *Engine) add(c *clause) error {
 	}
 	c.paths = paths
 	c.leaves = make([][]leafInfo, len(paths))
+	c.reads = make([][]Read, len(paths))
 	for pi, path := range paths {
 		c.leaves[pi] = make([]leafInfo, len(path))
 		for li, n := range path {
@@ -234,6 +278,7 @@ func (e *Engine) add(c *clause) error {
 				}
 			}
 		}
+		c.reads[pi] = clinicalReads(c.leaves[pi])
 	}
 	e.clauses = append(e.clauses, c)
 	return nil
@@ -347,7 +392,7 @@ func (e *Engine) reasons(out []Reason, c *clause, r *rowCtx) []Reason {
 			}
 			genomic = true
 			if g.Negate {
-				out = append(out, Reason{Type: ReasonGenomic, Alteration: l.negText, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: -1})
+				out = append(out, Reason{Type: ReasonGenomic, Alteration: l.negText, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: -1, Reads: c.reads[pi]})
 				continue
 			}
 			for vi := range p.Variants {
@@ -368,11 +413,12 @@ func (e *Engine) reasons(out []Reason, c *clause, r *rowCtx) []Reason {
 						r.alts[vi] = alt
 					}
 				}
-				out = append(out, Reason{Type: ReasonGenomic, Alteration: alt, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: vi})
+				reads := append(make([]Read, 0, 1+len(c.reads[pi])), Read{Field: ReadVariant, Variant: vi})
+				out = append(out, Reason{Type: ReasonGenomic, Alteration: alt, MatchLevel: l.level, Path: pi, Criterion: l.criterion, Variant: vi, Reads: append(reads, c.reads[pi]...)})
 			}
 		}
 		if !genomic {
-			out = append(out, Reason{Type: ReasonClinical, Path: pi, Criterion: leaves[0].criterion, Variant: -1})
+			out = append(out, Reason{Type: ReasonClinical, Path: pi, Criterion: leaves[0].criterion, Variant: -1, Reads: c.reads[pi]})
 		}
 	}
 	return out

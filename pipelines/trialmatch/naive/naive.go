@@ -309,8 +309,11 @@ func (f *patientFn) ProcessElement(ctx context.Context, key string, facts func(*
 			if err != nil {
 				return err
 			}
-			v := verdict(cat, table, view.Profile, at)
+			v := verdict(cat, table, &view, at)
 			for _, r := range ledger.Apply(v, time.Now().UTC()) {
+				if r.Action != decide.New && dirty {
+					r.Reasons = view.ChangeReasons(r.EventTime)
+				}
 				emit(beam.EventTime(tick), r)
 			}
 		}
@@ -336,7 +339,8 @@ func (f *patientFn) ProcessElement(ctx context.Context, key string, facts func(*
 }
 
 // verdict evaluates one profile with the row-wise matcher.
-func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, p match.Profile, at time.Time) decide.Verdict {
+func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, view *spv.State, at time.Time) decide.Verdict {
+	p := view.Profile
 	v := decide.Verdict{Tenant: p.Tenant, PatientID: p.PatientID, EventTime: at, Deceased: p.Deceased, OpenArms: cat.OpenArmsFor(p.Tenant)}
 	for _, m := range catalog.RowwiseMatches(cat, []match.Profile{p}) {
 		d := table[m.ProtocolNo]
@@ -344,7 +348,7 @@ func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, p match
 		v.Eligible = append(v.Eligible, decide.Eligible{
 			ProtocolNo: m.ProtocolNo, ArmCode: m.ArmCode, DoseLevel: m.DoseLevel, Site: site,
 			TrialVersion: d.Version, ApprovalReference: d.ApprovalReference,
-			Reasons: reasons(m.Reasons),
+			Reasons: reasons(m.Reasons, view),
 		})
 	}
 	return v
@@ -352,7 +356,7 @@ func verdict(cat *catalog.Catalog, table map[string]opentrials.Decision, p match
 
 // reasons turns the matcher's reasons into the contract's, without
 // duplicates.
-func reasons(rs []match.Reason) []schemas.MatchReason {
+func reasons(rs []match.Reason, view *spv.State) []schemas.MatchReason {
 	out := make([]schemas.MatchReason, 0, len(rs))
 	seen := map[string]bool{}
 	for _, r := range rs {
@@ -371,6 +375,7 @@ func reasons(rs []match.Reason) []schemas.MatchReason {
 		case mr.ReasonType == "CLINICAL":
 			mr.Level = schemas.Ptr("clinical")
 		}
+		mr.Facts = view.Sources(r.Reads)
 		out = append(out, mr)
 	}
 	return out

@@ -3,10 +3,12 @@ package spv
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/match"
 	"github.com/trialflow/trialflow/schemas"
@@ -410,6 +412,150 @@ func variantKey(v match.Variant) string {
 func (s *State) Provenance(attr string) (Provenance, bool) {
 	p, ok := s.Attrs[attr]
 	return p, ok
+}
+
+// readAttrs maps the clinical fields a match reads (match.Read.Field) to
+// the attributes that hold them; an entry ending in ':' stands for every
+// attribute with that prefix.
+var readAttrs = map[string]string{
+	"oncotree_primary_diagnosis": AttrDiagnosis,
+	"age_numerical":              AttrBirthDate,
+	"gender":                     AttrGender,
+	"tmb_numerical":              AttrTMB,
+	"er_status":                  AttrER,
+	"pr_status":                  AttrPR,
+	"her2_status":                AttrHER2,
+	"disease_status":             AttrDiseaseStatus,
+	"prior_lines_numerical":      AttrLine,
+	"ecog":                       AttrECOG,
+	"region":                     AttrPostalRegion,
+}
+
+// Sources returns the facts that set the attributes reads name (a match
+// reason's match.Reason.Reads), without duplicates, in event-time order:
+// what decided the reason, by kind and event time. Attributes the profile
+// does not hold contribute nothing.
+func (s *State) Sources(reads []match.Read) []schemas.FactRef {
+	var out []Provenance
+	add := func(p Provenance, ok bool) {
+		if !ok {
+			return
+		}
+		for _, q := range out {
+			if q.Fact == p.Fact {
+				return
+			}
+		}
+		out = append(out, p)
+	}
+	for _, r := range reads {
+		switch {
+		case r.Field == match.ReadVariant:
+			if r.Variant < 0 || r.Variant >= len(s.Profile.Variants) {
+				continue
+			}
+			v := s.Profile.Variants[r.Variant]
+			if v.VariantCategory == "SIGNATURE" {
+				add(s.Provenance(AttrSignature + v.Signature))
+			} else {
+				add(s.Provenance(AttrVariant + variantKey(v)))
+			}
+		case strings.HasPrefix(r.Field, "pdl1:"):
+			add(s.Provenance(AttrPDL1 + strings.TrimPrefix(r.Field, "pdl1:")))
+		default:
+			attr, ok := readAttrs[r.Field]
+			if !ok {
+				continue
+			}
+			if !strings.HasSuffix(attr, ":") {
+				add(s.Provenance(attr))
+				continue
+			}
+			for _, k := range slices.Sorted(maps.Keys(s.Attrs)) {
+				if strings.HasPrefix(k, attr) {
+					add(s.Attrs[k], true)
+				}
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[j].newer(out[i]) })
+	return factRefs(out)
+}
+
+// factRefs names facts by kind and event time.
+func factRefs(ps []Provenance) []schemas.FactRef {
+	if len(ps) == 0 {
+		return nil
+	}
+	out := make([]schemas.FactRef, len(ps))
+	for i, p := range ps {
+		out[i] = schemas.FactRef{Kind: p.Kind, EventTime: time.UnixMilli(p.Time).UTC()}
+	}
+	return out
+}
+
+// ChangeReasons explains a retraction (CRITERIA_NOT_MET, DECEASED) made at
+// the event time of the patient's latest facts: one reason per criterion
+// field those facts set ("ecog", "age_numerical", "variant",
+// "vital_status", ...), with the facts by kind and event time. A
+// retraction made at a tick (a trial or an arm closing, a criterion that
+// turned with the day) has no fact behind it: pass only fact times.
+func (s *State) ChangeReasons(at time.Time) []schemas.MatchReason {
+	var out []schemas.MatchReason
+	for _, c := range s.setAt(at.UnixMilli()) {
+		typ := "CLINICAL"
+		if c.genomic {
+			typ = "GENOMIC"
+		}
+		out = append(out, schemas.MatchReason{ReasonType: typ, Field: c.field, Facts: factRefs(c.facts)})
+	}
+	return out
+}
+
+// changed is a criterion field and the facts that set it at one time.
+type changed struct {
+	field   string
+	genomic bool // a variant or a signature
+	facts   []Provenance
+}
+
+// setAt returns the fields set by facts of event time ms, in field order.
+func (s *State) setAt(ms int64) []changed {
+	var out []changed
+	for _, k := range slices.Sorted(maps.Keys(s.Attrs)) {
+		p := s.Attrs[k]
+		if p.Time != ms {
+			continue
+		}
+		f, genomic := fieldOf(k)
+		i := slices.IndexFunc(out, func(c changed) bool { return c.field == f })
+		if i < 0 {
+			out = append(out, changed{field: f, genomic: genomic})
+			i = len(out) - 1
+		}
+		if !slices.ContainsFunc(out[i].facts, func(q Provenance) bool { return q.Fact == p.Fact }) {
+			out[i].facts = append(out[i].facts, p)
+		}
+	}
+	return out
+}
+
+// fieldOf names the criterion field attribute attr feeds (see readAttrs).
+func fieldOf(attr string) (field string, genomic bool) {
+	switch {
+	case strings.HasPrefix(attr, AttrVariant):
+		return match.ReadVariant, true
+	case strings.HasPrefix(attr, AttrSignature):
+		return attr, true
+	case strings.HasPrefix(attr, AttrPDL1):
+		return attr, false
+	}
+	for f, a := range readAttrs {
+		if a == attr || (strings.HasSuffix(a, ":") && strings.HasPrefix(attr, a)) {
+			return f, false
+		}
+	}
+	return attr, false
 }
 
 // Marshal encodes the state for Beam state storage.
