@@ -23,7 +23,9 @@ func TestExplain(t *testing.T) {
 	w := history.NewWriter(dir)
 	defer w.Release()
 	day := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	ref := func(kind string, h int) schemas.FactRef { return schemas.FactRef{Kind: kind, EventTime: day.Add(time.Duration(h) * time.Hour)} }
+	ref := func(kind string, h int) schemas.FactRef {
+		return schemas.FactRef{Kind: kind, EventTime: day.Add(time.Duration(h) * time.Hour)}
+	}
 	why := []schemas.MatchReason{
 		{ReasonType: "GENOMIC", Field: "treatment_list.step[0].arm[0].match[0].and[1].genomic", Alteration: schemas.Ptr("EGFR p.L858R"),
 			Level: schemas.Ptr("variant"), Facts: []schemas.FactRef{ref("VARIANT", 2), ref("DIAGNOSIS", 1)}},
