@@ -88,8 +88,10 @@ func Bounded() Option {
 // an event-time timer at each change point, so it runs on bounded and
 // unbounded input on runners with state and timers (Prism, Flink,
 // Dataflow). A version whose change point is already behind the key's
-// clock (it arrived after the watermark passed it) is evaluated at the
-// latest time already evaluated: the changelog never goes back in time.
+// clock (it arrived after the watermark passed it, or after that change
+// point was evaluated without it) is evaluated 1 ms after the latest time
+// already evaluated: the changelog never goes back in time, and a key
+// never has two changes at one time.
 // Keys' versions are kept for as long as the pipeline runs.
 func TemporalTable(s beam.Scope, versions beam.PCollection, fn TableFunc, opts ...Option) beam.PCollection {
 	s = s.Scope("join.TemporalTable")
@@ -191,8 +193,12 @@ func (f *temporalTableFn) OnTimer(_ context.Context, sp state.Provider, _ timers
 	if err != nil {
 		return err
 	}
-	if ok && last > at {
-		at = last
+	if ok && last >= at {
+		// A version that arrived behind the key's clock: evaluated just
+		// after the latest change point evaluated, so that the change it
+		// makes orders after the one already emitted there (two changes
+		// of a key at one time would leave consumers to pick either).
+		at = last + 1
 	}
 	vs, _, err := f.Versions.Read(sp)
 	if err != nil {

@@ -107,8 +107,12 @@ func bruteTable(rows []tableRow) []string {
 
 // TestTemporalTableStream checks the streaming table's order of change
 // points, expiry (an earlier version shows again), repeats dropped, and a
-// version arriving behind the key's clock evaluated at the latest time
-// already evaluated.
+// version arriving behind the key's clock evaluated 1 ms after the latest
+// time already evaluated, so that a key never has two changes at one time:
+// U's second version arrives after U's change point 3000 was evaluated
+// without it (as a trial's approval can arrive after the trial on another
+// topic); were it emitted at 3000 too, consumers could apply the two
+// changes in either order.
 func TestTemporalTableStream(t *testing.T) {
 	cfg := teststream.NewConfig()
 	add := func(ts int64, rows ...tableRow) {
@@ -122,12 +126,13 @@ func TestTemporalTableStream(t *testing.T) {
 		tableRow{"T", 1000, 0, "a"},
 		tableRow{"T", 2000, 5000, "b"},
 		tableRow{"T", 6000, 0, "a"}, // the same value: no change emitted
-		tableRow{"T2", 500, 1500, "x"})
+		tableRow{"T2", 500, 1500, "x"},
+		tableRow{"U", 3000, 0, "u"})
 	if err := cfg.AdvanceWatermark(10000); err != nil {
 		t.Fatal(err)
 	}
 	// Valid from 4000, but T has been evaluated up to 6000 already.
-	add(10000, tableRow{"T", 4000, 0, "c"})
+	add(10000, tableRow{"T", 4000, 0, "c"}, tableRow{"U", 3000, 0, "v"})
 	if err := cfg.AdvanceWatermarkToInfinity(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +140,7 @@ func TestTemporalTableStream(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	in := beam.ParDo(s, stampVersion, teststream.Create(s, cfg))
 	got := strs(s, fmtChangeAt, TemporalTable(s, in, distinctValid))
-	passert.Equals(s, got, "T@1000:a", "T@2000:a+b", "T@5000:a", "T@6000:a+c", "T2@500:x", "T2@1500:")
+	passert.Equals(s, got, "T@1000:a", "T@2000:a+b", "T@5000:a", "T@6001:a+c", "T2@500:x", "T2@1500:", "U@3000:u", "U@3001:u+v")
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}
