@@ -105,19 +105,15 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 	return beam.Run(ctx, c.runner, p)
 }
 
-// StartPrism starts an in-process Prism job server on a free loopback port
-// (and, if webUI, its web UI on another) for the life of ctx. It returns the
-// job endpoint and the UI URL ("" without UI).
+// StartPrism starts an in-process Prism job server on a free port of
+// --prism_host (loopback by default) and, if webUI, its web UI on a free
+// loopback port, for the life of ctx. It returns the job endpoint and the
+// UI URL ("" without UI).
 func StartPrism(ctx context.Context, webUI bool) (endpoint, ui string, err error) {
-	port, err := freePort()
+	endpoint, cli, err := startPrismJobServer(ctx, *PrismHost)
 	if err != nil {
 		return "", "", err
 	}
-	cli, err := prism.CreateJobServer(ctx, prism.Options{Port: port})
-	if err != nil {
-		return "", "", fmt.Errorf("runners: start prism job server: %w", err)
-	}
-	endpoint = fmt.Sprintf("localhost:%d", port)
 	if !webUI {
 		return endpoint, "", nil
 	}
@@ -125,6 +121,7 @@ func StartPrism(ctx context.Context, webUI bool) (endpoint, ui string, err error
 	if err != nil {
 		return endpoint, "", nil
 	}
+	// Prism's web UI listens on localhost:PORT.
 	go func() { _ = prism.CreateWebServer(ctx, cli, prism.Options{Port: uiPort}) }()
 	return endpoint, fmt.Sprintf("http://localhost:%d", uiPort), nil
 }
