@@ -31,6 +31,7 @@ const (
 	CodeOperationNotPermitted = 42205
 	CodeRequestEntityTooLarge = 413
 	CodeUnauthorized          = 401
+	CodeForbidden             = 40301
 	CodeMalformedRequest      = 400
 	CodeNotFound              = 404
 	CodeMethodNotAllowed      = 405
@@ -127,6 +128,7 @@ type clientConfig struct {
 	bearer       string
 	timeout      time.Duration
 	autoRegister bool
+	err          error // from an option that resolves files (WithAuth)
 }
 
 // WithBasicAuth sends HTTP basic credentials with every request.
@@ -209,6 +211,9 @@ func NewClient(url string, opts ...ClientOption) (*Client, error) {
 	cfg := clientConfig{timeout: 5 * time.Second}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.err != nil {
+		return nil, cfg.err
 	}
 	hc := cfg.httpClient
 	if hc == nil {

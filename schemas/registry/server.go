@@ -1,7 +1,7 @@
 package registry
 
 import (
-	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,9 +31,14 @@ type ServerOption func(*serverConfig)
 type serverConfig struct {
 	user, pass string
 	level      compat.Level
+	users      Users
+	auditPath  string
+	tls        *tls.Config
+	allowOpen  bool
 }
 
-// WithServerBasicAuth makes the server require HTTP basic credentials.
+// WithServerBasicAuth makes the server require HTTP basic credentials: one
+// user, with the admin role. WithUsers gives several users their roles.
 func WithServerBasicAuth(user, password string) ServerOption {
 	return func(c *serverConfig) { c.user, c.pass = user, password }
 }
@@ -52,6 +57,9 @@ type Server struct {
 	mu  sync.RWMutex
 	st  *state
 	log *wal // nil when in memory
+
+	verified verified
+	audit    *auditLog // nil without WithAuditLog
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -67,9 +75,19 @@ func NewServer(dataDir string, opts ...ServerOption) (*Server, error) {
 		return nil, fmt.Errorf("registry: default level: %w", err)
 	}
 	s := &Server{cfg: cfg, st: newState(cfg.level)}
+	if cfg.auditPath != "" {
+		a, err := openAudit(cfg.auditPath)
+		if err != nil {
+			return nil, err
+		}
+		s.audit = a
+	}
 	if dataDir != "" {
 		w, err := openWAL(dataDir, s.st)
 		if err != nil {
+			if s.audit != nil {
+				s.audit.close()
+			}
 			return nil, err
 		}
 		s.log = w
@@ -81,6 +99,10 @@ func NewServer(dataDir string, opts ...ServerOption) (*Server, error) {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.audit != nil {
+		s.audit.close()
+		s.audit = nil
+	}
 	if s.log == nil {
 		return nil
 	}
@@ -94,11 +116,18 @@ func (s *Server) Close() error {
 }
 
 // StartServer opens a server on dataDir and serves it on addr
-// ("127.0.0.1:0" picks a free port). It returns the base URL; closing the
-// returned io.Closer stops serving and closes the log.
+// ("127.0.0.1:0" picks a free port). It returns the base URL (https:// with
+// WithTLS); closing the returned io.Closer stops serving and closes the
+// log. A server that authenticates no one (neither WithUsers,
+// WithServerBasicAuth nor client certificates) is refused an address
+// beyond loopback unless AllowUnauthenticated is given.
 func StartServer(addr, dataDir string, opts ...ServerOption) (url string, srv io.Closer, err error) {
 	s, err := NewServer(dataDir, opts...)
 	if err != nil {
+		return "", nil, err
+	}
+	if err := s.cfg.checkListen(addr); err != nil {
+		s.Close()
 		return "", nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -106,13 +135,17 @@ func StartServer(addr, dataDir string, opts ...ServerOption) (url string, srv io
 		s.Close()
 		return "", nil, fmt.Errorf("registry: listen on %s: %w", addr, err)
 	}
+	scheme := "http://"
+	if s.cfg.tls != nil {
+		ln, scheme = tls.NewListener(ln, s.cfg.tls), "https://"
+	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	r := &running{hs: hs, s: s, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
 		_ = hs.Serve(ln) // returns http.ErrServerClosed on Close
 	}()
-	return "http://" + ln.Addr().String(), r, nil
+	return scheme + ln.Addr().String(), r, nil
 }
 
 type running struct {
@@ -160,14 +193,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 500, errf(500, CodeInternal, "internal error: %v", v))
 		}
 	}()
-	if s.cfg.user != "" || s.cfg.pass != "" {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(s.cfg.user)) != 1 ||
-			subtle.ConstantTimeCompare([]byte(p), []byte(s.cfg.pass)) != 1 {
+	need, action := access(r)
+	who := &principal{name: "anonymous", role: RoleAdmin} // the zero-config default on loopback
+	if s.cfg.authRequired() {
+		if who = s.authenticate(r); who == nil {
+			ae := errf(401, CodeUnauthorized, "Unauthorized")
+			s.auditChange(w, r, action, "", ae.status, "unauthenticated")
 			w.Header().Set("WWW-Authenticate", `Basic realm="trialflow registry"`)
-			writeJSON(w, 401, errf(401, CodeUnauthorized, "Unauthorized"))
+			writeJSON(w, ae.status, ae)
 			return
 		}
+	}
+	if who.role < need {
+		ae := errf(403, CodeForbidden, "User %s (role %s) is denied %s %s: it needs role %s", who.name, who.role, r.Method, r.URL.Path, need)
+		s.auditChange(w, r, action, who.name, ae.status, "denied")
+		writeJSON(w, ae.status, ae)
+		return
 	}
 	v, err := s.route(r)
 	if err != nil {
@@ -175,7 +216,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &ae) {
 			ae = errf(500, CodeInternal, "%v", err)
 		}
+		s.auditChange(w, r, action, who.name, ae.status, ae.Msg)
 		writeJSON(w, ae.status, ae)
+		return
+	}
+	if !s.auditChange(w, r, action, who.name, 200, "ok") {
 		return
 	}
 	if raw, ok := v.(rawSchema); ok {
@@ -184,6 +229,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, v)
+}
+
+// auditChange writes the audit line of a change (action not empty). It
+// reports false, having answered 500, when the line could not be written.
+func (s *Server) auditChange(w http.ResponseWriter, r *http.Request, action, user string, status int, outcome string) bool {
+	if action == "" || s.audit == nil {
+		return true
+	}
+	if user == "" {
+		user = "(unauthenticated)"
+	}
+	err := s.audit.write(auditEntry{Time: time.Now().UTC(), User: user, Remote: r.RemoteAddr, Action: action,
+		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: status, Outcome: outcome})
+	if err != nil && status == 200 {
+		writeJSON(w, 500, errf(500, CodeInternal, "the change was made but its audit line was not written: %v", err))
+		return false
+	}
+	return true
 }
 
 // rawSchema is written as is (GET .../schema).
