@@ -18,6 +18,7 @@ import (
 	"github.com/trialflow/trialflow/pipelines/ingest/envelope"
 	"github.com/trialflow/trialflow/pipelines/ingest/fhir"
 	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/secret"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
@@ -32,6 +33,9 @@ const (
 	ManyPatients       deadletter.Code = "more_than_one_patient"
 	CorruptCompression deadletter.Code = "corrupt_compression"
 	NotAnEnvelope      deadletter.Code = "not_an_envelope"
+	// TenantMismatch: the claim check's Kafka key or tenant header names
+	// another tenant than its body (a claim replayed under another key).
+	TenantMismatch deadletter.Code = "tenant_mismatch"
 )
 
 // MetricsNamespace is the Beam metrics namespace of the ingest counters
@@ -83,14 +87,19 @@ func decodeFact(b []byte) (schemas.PatientFact, error) {
 var _ = goavro.Union // the coder works on goavro native data
 
 // Config configures the ingest. Its fields travel with the pipeline (they
-// are serialised into the DoFns): KeeperURLs should name KMS keys
-// (awskms://, gcpkms://, azurekeyvault://, hashivault://) in production so
-// that no key material is in the pipeline graph; base64key:// URLs (which
-// embed the key) are for local runs and tests.
+// are serialised into the DoFns), so key material must be given by
+// reference: KeeperRefs and TenantKeyRefs name files or environment
+// variables read on the worker in Setup. KeeperURLs should only name KMS
+// keys (awskms://, gcpkms://, azurekeyvault://, hashivault://), which hold
+// no key material; TenantKeys and base64key:// URLs in KeeperURLs (which
+// embed the key) put keys in the pipeline graph and are for tests.
 type Config struct {
 	Buckets    []string          // bucket URLs claim checks may point into
 	KeeperURLs map[string]string // key id -> gocloud.dev/secrets keeper URL of the KEK
 	TenantKeys map[string]string // tenant -> hex pseudonym key (>= 32 bytes)
+
+	KeeperRefs    map[string]secret.Ref // key id -> reference to a keeper URL
+	TenantKeyRefs map[string]secret.Ref // tenant -> reference to a hex pseudonym key
 
 	MaxObjectBytes int64  // sealed object cap (default bundle.DefaultMaxObject)
 	MaxBundleBytes int64  // decompressed bundle cap (default bundle.DefaultMaxBundle)
@@ -121,8 +130,8 @@ type Result struct {
 // facts, dead letters and receipts.
 func Ingest(s beam.Scope, cfg Config, claims beam.PCollection) Result {
 	s = s.Scope("ingest.Ingest")
-	if len(cfg.Buckets) == 0 || len(cfg.KeeperURLs) == 0 || len(cfg.TenantKeys) == 0 {
-		panic("ingest.Ingest: need Buckets, KeeperURLs and TenantKeys")
+	if len(cfg.Buckets) == 0 || len(cfg.KeeperURLs)+len(cfg.KeeperRefs) == 0 || len(cfg.TenantKeys)+len(cfg.TenantKeyRefs) == 0 {
+		panic("ingest.Ingest: need Buckets, keepers and tenant keys")
 	}
 	facts, dead, receipts := beam.ParDo3(s, &ingestFn{Cfg: cfg}, claims)
 	return Result{Facts: facts, Dead: dead, Receipts: receipts}
@@ -137,11 +146,19 @@ type ingestFn struct {
 }
 
 func (fn *ingestFn) Setup(ctx context.Context) error {
-	keys, err := envelope.OpenKeepers(ctx, fn.Cfg.KeeperURLs)
+	keeperURLs, err := resolve(fn.Cfg.KeeperURLs, fn.Cfg.KeeperRefs, "keeper of key id")
+	if err != nil {
+		return err
+	}
+	tenantKeys, err := resolve(fn.Cfg.TenantKeys, fn.Cfg.TenantKeyRefs, "pseudonym key of tenant")
+	if err != nil {
+		return err
+	}
+	keys, err := envelope.OpenKeepers(ctx, keeperURLs)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	tenants, err := bundle.TenantsFromHex(fn.Cfg.TenantKeys)
+	tenants, err := bundle.TenantsFromHex(tenantKeys)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
@@ -195,8 +212,12 @@ func (fn *ingestFn) ProcessElement(ctx context.Context, cc bundle.ClaimCheck,
 		deadletter.Emit(ctx, emitDead, r)
 		emitReceipt(Receipt{URI: cc.URI, Tenant: cc.Tenant, Dead: true, ReasonCode: string(code)})
 		beam.NewCounter(MetricsNamespace, "bundles_dead").Inc(ctx, 1)
+		if code == deadletter.AuthFailed || code == deadletter.UnknownKey {
+			beam.NewCounter(MetricsNamespace, authFailedCounter(cc.Tenant, cc.KeyID)).Inc(ctx, 1)
+		}
 		return nil
 	}
+	beam.NewCounter(MetricsNamespace, tenantOKCounter(cc.Tenant)).Inc(ctx, 1)
 	for _, f := range facts {
 		emitFact(f)
 	}
@@ -259,5 +280,45 @@ func (fn *parseFn) ProcessElement(ctx context.Context, r kafkaio.Record, emit fu
 		return
 	}
 	cc.Topic, cc.Partition, cc.Offset = r.Topic, r.Partition, r.Offset
+	if other, where := tenantOfRecord(r); other != "" && other != cc.Tenant {
+		// A claim check is bound to its record: replayed under another
+		// tenant's key (or header) it would be ingested for the wrong
+		// practice's pseudonym key and topic partition.
+		deadletter.Emit(ctx, dead, deadletter.New("ingest.ParseClaims",
+			deadletter.Errorf(TenantMismatch, "claim check of tenant %q arrived with %s %q", cc.Tenant, where, other),
+			deadletter.WithTenant(cc.Tenant),
+			deadletter.From(deadletter.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}),
+			deadletter.WithPayloadRef(cc.URI, r.Value)))
+		return
+	}
 	emit(cc)
+}
+
+// tenantOfRecord returns the tenant a claim check's record names outside
+// its body, and where: the Kafka key (claim checks are keyed by tenant),
+// else the "tenant" header; "" when it names none.
+func tenantOfRecord(r kafkaio.Record) (tenant, where string) {
+	if len(r.Key) > 0 {
+		return string(r.Key), "Kafka key"
+	}
+	if h, ok := r.Header("tenant"); ok && len(h) > 0 {
+		return string(h), "tenant header"
+	}
+	return "", ""
+}
+
+// resolve merges values given as is with values given by reference.
+func resolve(values map[string]string, refs map[string]secret.Ref, what string) (map[string]string, error) {
+	out := make(map[string]string, len(values)+len(refs))
+	for k, v := range values {
+		out[k] = v
+	}
+	for k, r := range refs {
+		v, err := r.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("ingest: %s %s: %w", what, k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

@@ -22,6 +22,7 @@ type FactSink struct {
 	Topic        string // default schemas.PatientFacts.Topic
 	SchemaID     int
 	RegistryURL  string
+	RegistryAuth registry.Auth // credentials and CA of RegistryURL, by reference
 	AutoRegister bool
 }
 
@@ -52,7 +53,7 @@ func (fn *encodeFn) Setup() error {
 		fn.id = uint32(fn.Sink.SchemaID)
 		return nil
 	}
-	cl, err := registry.NewClient(fn.Sink.RegistryURL, registry.WithAutoRegister(fn.Sink.AutoRegister))
+	cl, err := registry.NewClient(fn.Sink.RegistryURL, registry.WithAutoRegister(fn.Sink.AutoRegister), registry.WithAuth(fn.Sink.RegistryAuth))
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
@@ -29,9 +30,10 @@ func init() {
 // stage. Every record ends up in exactly one place: a shard's element or a
 // dead letter (decoding ones named by Stage, as avroio.Decode does).
 type factBatchFn struct {
-	RegistryURL string
-	Stage       string
-	Keys        factEventsFn
+	RegistryURL  string
+	RegistryAuth registry.Auth
+	Stage        string
+	Keys         factEventsFn
 	// MaxRecordBytes bounds a record's size (avroio.MaxRecordBytes: 0 is
 	// the default limit, negative none).
 	MaxRecordBytes int
@@ -40,7 +42,8 @@ type factBatchFn struct {
 }
 
 func (f *factBatchFn) Setup() (err error) {
-	if f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema(), avroio.MaxRecordBytes(f.MaxRecordBytes)); err != nil {
+	if f.dec, err = avroio.NewRegistryDecoder(f.RegistryURL, schemas.PatientFacts.Schema(),
+		avroio.MaxRecordBytes(f.MaxRecordBytes), avroio.RegistryAuth(f.RegistryAuth)); err != nil {
 		return fmt.Errorf("trialmatch: facts decoder: %w", err)
 	}
 	return nil

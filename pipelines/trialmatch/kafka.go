@@ -11,6 +11,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
@@ -50,7 +51,12 @@ func (t Topics) withDefaults() Topics {
 type KafkaConfig struct {
 	Brokers     []string
 	RegistryURL string
-	Topics      Topics
+	// Conn is the Kafka connection's security (TLS, SASL with the password
+	// by reference); its Brokers default to Brokers.
+	Conn kafkaio.Conn
+	// RegistryAuth holds the registry's credentials and CA, by reference.
+	RegistryAuth registry.Auth
+	Topics       Topics
 	// PerTenantTopics writes approved_patients of tenant T to
 	// "<Approved>.<T>" as well, so a practice can be granted its own topic.
 	PerTenantTopics bool
@@ -96,6 +102,10 @@ type KafkaConfig struct {
 // offsets of approved_patients cannot be listed.
 func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	t := kc.Topics.withDefaults()
+	conn := kc.Conn
+	if len(conn.Brokers) == 0 {
+		conn.Brokers = kc.Brokers
+	}
 	var snap Snapshot
 	if !kc.Republish {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -106,7 +116,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 			panic(err)
 		}
 	}
-	opts := append([]kafkaio.ReadOption(nil), kc.ReadOptions...)
+	opts := append([]kafkaio.ReadOption{kafkaio.WithConn(conn)}, kc.ReadOptions...)
 	if kc.Unbounded {
 		opts = append(opts, kafkaio.Unbounded())
 	}
@@ -115,8 +125,8 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		rs := s.Scope(name)
 		recs := kafkaio.Read(rs, kc.Brokers, []string{topic}, opts...)
 		sources = append(sources, recs)
-		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, ReaderSchema: c.Schema(), Stage: "trialmatch.Decode" + name,
-			MaxRecordBytes: kc.MaxRecordBytes}, recs)
+		return avroio.Decode(rs, avroio.DecodeConfig{RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, ReaderSchema: c.Schema(),
+			Stage: "trialmatch.Decode" + name, MaxRecordBytes: kc.MaxRecordBytes}, recs)
 	}
 	tRecs, tDead := read("Trials", t.Trials, schemas.Trials)
 	rRecs, rDead := read("Regulatory", t.Regulatory, schemas.Regulatory)
@@ -135,8 +145,8 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 		fs := s.Scope("Facts")
 		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
 		sources = append(sources, batches)
-		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, Stage: "trialmatch.DecodeFacts", Keys: *cfg.factKeys(),
-			MaxRecordBytes: kc.MaxRecordBytes}, batches)
+		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.DecodeFacts",
+			Keys: *cfg.factKeys(), MaxRecordBytes: kc.MaxRecordBytes}, batches)
 		in.ShardedFacts = sharded
 		dead = append(dead, fDead)
 	} else {
@@ -154,20 +164,21 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	ws := s.Scope("WriteApproved")
 	recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
 	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
-		RegistryURL: kc.RegistryURL, Stage: "trialmatch.EncodeApproved"}, recs)
-	written := []beam.PCollection{kafkaio.Write(ws, kc.Brokers, framed, kafkaio.ToTopic(t.Approved))}
+		RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.EncodeApproved"}, recs)
+	written := []beam.PCollection{kafkaio.Write(ws, conn.Brokers, framed, kafkaio.ToTopic(t.Approved), kafkaio.WithConn(conn))}
 	if kc.PerTenantTopics {
 		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
-		written = append(written, kafkaio.Write(ws.Scope("PerTenant"), kc.Brokers, perTenant))
+		written = append(written, kafkaio.Write(ws.Scope("PerTenant"), conn.Brokers, perTenant, kafkaio.WithConn(conn)))
 	}
 	out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
-	written = append(written, deadletter.Write(s, deadletter.Sink{Brokers: kc.Brokers, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL}, out.DeadLetters))
+	written = append(written, deadletter.Write(s, deadletter.Sink{Conn: &conn, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL,
+		RegistryAuth: kc.RegistryAuth}, out.DeadLetters))
 	if kc.Group != "" {
 		// A record's effects leave the match stage at the tick after its
 		// event time at the latest (late data aside), and the reconcile
 		// stage passes them on when the watermark reaches that tick.
 		for _, src := range sources {
-			kafkaio.Commit(s, kafkaio.Conn{Brokers: kc.Brokers}, kc.Group, src, written, 2*cfg.Tick)
+			kafkaio.Commit(s, conn, kc.Group, src, written, 2*cfg.Tick)
 		}
 	}
 	return out

@@ -46,9 +46,10 @@ func decodeDecoded(b []byte) (Decoded, error) {
 
 // DecodeConfig configures Decode.
 type DecodeConfig struct {
-	RegistryURL  string // the Schema Registry holding the writer schemas
-	ReaderSchema string // Avro JSON every record is resolved to
-	Stage        string // names the stage in dead letters (default "avroio.Decode")
+	RegistryURL  string        // the Schema Registry holding the writer schemas
+	RegistryAuth registry.Auth // its credentials and CA, by reference (resolved in Setup)
+	ReaderSchema string        // Avro JSON every record is resolved to
+	Stage        string        // names the stage in dead letters (default "avroio.Decode")
 	// InlinePayload keeps a rejected record's bytes in its dead letter.
 	// Off by default: the dead letter then holds a reference to the
 	// record's Kafka position and its SHA-256 (payloads may carry PHI).
@@ -74,12 +75,13 @@ func Decode(s beam.Scope, cfg DecodeConfig, col beam.PCollection) (decoded, dead
 	if cfg.Stage == "" {
 		cfg.Stage = "avroio.Decode"
 	}
-	return beam.ParDo2(s, &decodeFn{RegistryURL: cfg.RegistryURL, ReaderSchema: cfg.ReaderSchema,
+	return beam.ParDo2(s, &decodeFn{RegistryURL: cfg.RegistryURL, RegistryAuth: cfg.RegistryAuth, ReaderSchema: cfg.ReaderSchema,
 		Stage: cfg.Stage, InlinePayload: cfg.InlinePayload, MaxRecordBytes: cfg.MaxRecordBytes}, col)
 }
 
 type decodeFn struct {
 	RegistryURL    string
+	RegistryAuth   registry.Auth
 	ReaderSchema   string
 	Stage          string
 	InlinePayload  bool
@@ -89,20 +91,37 @@ type decodeFn struct {
 }
 
 func (fn *decodeFn) Setup() (err error) {
-	fn.dec, err = NewRegistryDecoder(fn.RegistryURL, fn.ReaderSchema, MaxRecordBytes(fn.MaxRecordBytes))
+	fn.dec, err = NewRegistryDecoder(fn.RegistryURL, fn.ReaderSchema, MaxRecordBytes(fn.MaxRecordBytes), RegistryAuth(fn.RegistryAuth))
 	return err
 }
 
 // NewRegistryDecoder returns a Decoder to readerSchema that looks writer
 // schemas up in the Schema Registry at registryURL: what a decoding DoFn
-// builds in its Setup.
+// builds in its Setup. RegistryAuth among opts configures the registry
+// client; the others the Decoder.
 func NewRegistryDecoder(registryURL, readerSchema string, opts ...DecoderOption) (*Decoder, error) {
-	cl, err := registry.NewClient(registryURL)
+	var copts []registry.ClientOption
+	for _, o := range opts {
+		if a, ok := o.(registryAuth); ok {
+			copts = append(copts, registry.WithAuth(registry.Auth(a)))
+		}
+	}
+	cl, err := registry.NewClient(registryURL, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("avroio: %w", err)
 	}
 	return NewDecoder(cl, readerSchema, opts...)
 }
+
+// registryAuth is the DecoderOption RegistryAuth returns.
+type registryAuth registry.Auth
+
+func (registryAuth) applyDecoder(*Decoder) {}
+
+// RegistryAuth gives NewRegistryDecoder's registry client its credentials
+// and CA, by reference (resolved when the client is made). NewDecoder,
+// given a SchemaSource, ignores it.
+func RegistryAuth(a registry.Auth) DecoderOption { return registryAuth(a) }
 
 func (fn *decodeFn) ProcessElement(ctx context.Context, rec kafkaio.Record, emit func(Decoded), dead func(deadletter.Record)) error {
 	d, ok, err := DecodeRecord(ctx, fn.dec, fn.Stage, fn.InlinePayload, rec, dead)
@@ -170,6 +189,7 @@ type EncodeConfig struct {
 	// AutoRegister, registered) under the subject at RegistryURL.
 	SchemaID     int
 	RegistryURL  string
+	RegistryAuth registry.Auth // credentials and CA of RegistryURL, by reference
 	AutoRegister bool
 	Stage        string // names the stage in dead letters (default "avroio.Encode")
 }
@@ -188,7 +208,7 @@ func Encode(s beam.Scope, cfg EncodeConfig, col beam.PCollection) (framed, dead 
 		cfg.Stage = "avroio.Encode"
 	}
 	return beam.ParDo2(s, &encodeFn{Topic: cfg.Topic, Schema: cfg.Schema, SchemaID: cfg.SchemaID,
-		RegistryURL: cfg.RegistryURL, AutoRegister: cfg.AutoRegister, Stage: cfg.Stage}, col)
+		RegistryURL: cfg.RegistryURL, RegistryAuth: cfg.RegistryAuth, AutoRegister: cfg.AutoRegister, Stage: cfg.Stage}, col)
 }
 
 type encodeFn struct {
@@ -196,6 +216,7 @@ type encodeFn struct {
 	Schema       string
 	SchemaID     int
 	RegistryURL  string
+	RegistryAuth registry.Auth
 	AutoRegister bool
 	Stage        string
 
@@ -208,7 +229,7 @@ func (fn *encodeFn) Setup() error {
 		fn.enc, err = NewEncoder(uint32(fn.SchemaID), fn.Schema)
 		return err
 	}
-	cl, err := registry.NewClient(fn.RegistryURL, registry.WithAutoRegister(fn.AutoRegister))
+	cl, err := registry.NewClient(fn.RegistryURL, registry.WithAutoRegister(fn.AutoRegister), registry.WithAuth(fn.RegistryAuth))
 	if err != nil {
 		return fmt.Errorf("avroio: %w", err)
 	}

@@ -62,6 +62,7 @@ type Sink struct {
 	// RegistryURL.
 	SchemaID     int
 	RegistryURL  string
+	RegistryAuth registry.Auth // credentials and CA of RegistryURL, by reference
 	AutoRegister bool
 }
 
@@ -78,7 +79,7 @@ func Encode(s beam.Scope, sink Sink, dead beam.PCollection) beam.PCollection {
 		panic("deadletter.Encode: need a SchemaID or a RegistryURL")
 	}
 	return beam.ParDo(s, &encodeFn{Topic: topic, SchemaID: sink.SchemaID, RegistryURL: sink.RegistryURL,
-		AutoRegister: sink.AutoRegister}, dead)
+		RegistryAuth: sink.RegistryAuth, AutoRegister: sink.AutoRegister}, dead)
 }
 
 // Write encodes dead letters and produces them to the dead-letter topic
@@ -98,6 +99,7 @@ type encodeFn struct {
 	Topic        string
 	SchemaID     int
 	RegistryURL  string
+	RegistryAuth registry.Auth
 	AutoRegister bool
 
 	ids IDSource // for tests; built from RegistryURL in Setup when nil
@@ -111,7 +113,7 @@ func (fn *encodeFn) Setup() error {
 		return nil
 	}
 	if fn.ids == nil {
-		cl, err := registry.NewClient(fn.RegistryURL, registry.WithAutoRegister(fn.AutoRegister))
+		cl, err := registry.NewClient(fn.RegistryURL, registry.WithAutoRegister(fn.AutoRegister), registry.WithAuth(fn.RegistryAuth))
 		if err != nil {
 			return fmt.Errorf("deadletter: %w", err)
 		}

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/trialflow/trialflow/secret"
 )
 
 // SASL mechanisms accepted by Conn.SASLMechanism.
@@ -21,14 +23,16 @@ const (
 )
 
 // Conn holds how to reach and authenticate to a Kafka cluster. It is part
-// of serialized DoFns, so it holds only plain values; files named here must
-// exist on the workers.
+// of serialized DoFns, so it holds only plain values and no secret: the
+// SASL password is a reference (a file or an environment variable) resolved
+// by Opts on the worker, in Setup. Files named here must exist on the
+// workers, and variables be set there.
 type Conn struct {
 	Brokers []string
 
-	SASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-	SASLUser      string
-	SASLPassword  string
+	SASLMechanism string     // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLUser      string     // SASL user
+	SASLPassword  secret.Ref // SASL password, by reference
 
 	TLS                bool   // connect with TLS
 	TLSCAFile          string // PEM CA bundle; system roots when empty
@@ -49,14 +53,15 @@ type connOpt func(*Conn)
 func (f connOpt) applyRead(c *readConfig)   { f(&c.conn) }
 func (f connOpt) applyWrite(c *writeConfig) { f(&c.conn) }
 
-// WithSASLPlain authenticates with SASL PLAIN.
-func WithSASLPlain(user, password string) ConnOption {
+// WithSASLPlain authenticates with SASL PLAIN (over TLS: PLAIN sends the
+// password as is), with the password read from the reference on the worker.
+func WithSASLPlain(user string, password secret.Ref) ConnOption {
 	return connOpt(func(c *Conn) { c.SASLMechanism, c.SASLUser, c.SASLPassword = SASLPlain, user, password })
 }
 
 // WithSASLScram authenticates with SASL SCRAM; mechanism is SASLScramSHA256
-// or SASLScramSHA512.
-func WithSASLScram(mechanism, user, password string) ConnOption {
+// or SASLScramSHA512; the password is read from the reference on the worker.
+func WithSASLScram(mechanism, user string, password secret.Ref) ConnOption {
 	return connOpt(func(c *Conn) { c.SASLMechanism, c.SASLUser, c.SASLPassword = mechanism, user, password })
 }
 
@@ -82,8 +87,8 @@ func (c Conn) Validate() error {
 		return fmt.Errorf("kafkaio: unknown SASL mechanism %q (want %s, %s or %s)",
 			c.SASLMechanism, SASLPlain, SASLScramSHA256, SASLScramSHA512)
 	}
-	if c.SASLMechanism != "" && c.SASLUser == "" {
-		return fmt.Errorf("kafkaio: SASL %s needs a user", c.SASLMechanism)
+	if c.SASLMechanism != "" && (c.SASLUser == "" || c.SASLPassword.IsZero()) {
+		return fmt.Errorf("kafkaio: SASL %s needs a user and a password reference", c.SASLMechanism)
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("kafkaio: TLS client certificate and key must be given together")
@@ -97,13 +102,20 @@ func (c Conn) Opts() ([]kgo.Opt, error) {
 		return nil, err
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	var pass string
+	if c.SASLMechanism != "" {
+		var err error
+		if pass, err = c.SASLPassword.Resolve(); err != nil {
+			return nil, fmt.Errorf("kafkaio: SASL password of %s: %w", c.SASLUser, err)
+		}
+	}
 	switch strings.ToUpper(c.SASLMechanism) {
 	case SASLPlain:
-		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsMechanism()))
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASLUser, Pass: pass}.AsMechanism()))
 	case SASLScramSHA256:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha256Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: pass}.AsSha256Mechanism()))
 	case SASLScramSHA512:
-		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: pass}.AsSha512Mechanism()))
 	}
 	if c.TLS {
 		cfg, err := c.tlsConfig()

@@ -2,6 +2,8 @@ package kafkaio_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -12,11 +14,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 
+	"github.com/trialflow/trialflow/secret"
 	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
 
 // TestReadSASLPrism reads a cluster that requires SASL, with PLAIN and
-// with SCRAM-SHA-256, and fails with a wrong password.
+// with SCRAM-SHA-256 (passwords by reference: a file and an environment
+// variable), and fails with a wrong password.
 func TestReadSASLPrism(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"), kfake.EnableSASL(),
 		kfake.Superuser("PLAIN", "admin", "secret"), kfake.Superuser("SCRAM-SHA-256", "admin", "secret"))
@@ -33,15 +37,21 @@ func TestReadSASLPrism(t *testing.T) {
 		t.Fatal(err)
 	}
 	cl.Close()
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TF_KAFKAIO_TEST_PW", "secret")
+	t.Setenv("TF_KAFKAIO_TEST_WRONG", "wrong")
 
 	p, s := beam.NewPipelineWithRoot()
-	passert.Count(s, kafkaio.Read(s, brokers, []string{"in"}, kafkaio.WithSASLPlain("admin", "secret")), "plain", 2)
+	passert.Count(s, kafkaio.Read(s, brokers, []string{"in"}, kafkaio.WithSASLPlain("admin", secret.File(pw))), "plain", 2)
 	passert.Count(s, kafkaio.Read(s, brokers, []string{"in"},
-		kafkaio.WithSASLScram(kafkaio.SASLScramSHA256, "admin", "secret")), "scram", 2)
+		kafkaio.WithSASLScram(kafkaio.SASLScramSHA256, "admin", secret.Env("TF_KAFKAIO_TEST_PW"))), "scram", 2)
 	ptest.RunAndValidate(t, p)
 
 	p, s = beam.NewPipelineWithRoot()
-	kafkaio.Read(s, brokers, []string{"in"}, kafkaio.WithSASLPlain("admin", "wrong"))
+	kafkaio.Read(s, brokers, []string{"in"}, kafkaio.WithSASLPlain("admin", secret.Env("TF_KAFKAIO_TEST_WRONG")))
 	if err := ptest.Run(p); err == nil {
 		t.Fatal("read with a wrong password succeeded")
 	}
@@ -52,6 +62,7 @@ func TestConnValidate(t *testing.T) {
 		{},
 		{Brokers: []string{"b:9092"}, SASLMechanism: "GSSAPI", SASLUser: "u"},
 		{Brokers: []string{"b:9092"}, SASLMechanism: "PLAIN"},
+		{Brokers: []string{"b:9092"}, SASLMechanism: "PLAIN", SASLUser: "u"}, // no password reference
 		{Brokers: []string{"b:9092"}, TLS: true, TLSCertFile: "c.pem"},
 	} {
 		if err := c.Validate(); err == nil {
