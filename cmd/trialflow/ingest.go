@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -18,34 +16,13 @@ import (
 	"github.com/trialflow/trialflow/pipelines/ingest/envelope"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/runners"
+	"github.com/trialflow/trialflow/secret"
 	"github.com/trialflow/trialflow/transforms/deadletter"
-	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
 
 func init() {
 	register(command{name: "bundle seal", summary: "seal FHIR bundles into object storage and print (or produce) their claim checks", run: bundleSeal})
 	register(command{name: "ingest", summary: "run the claim-check ingest: emr_bundles -> decrypt -> decompress -> FHIR -> patient_facts", run: ingestCmd})
-}
-
-// pairs is a repeatable NAME=VALUE flag.
-type pairs map[string]string
-
-func (p pairs) String() string {
-	keys := make([]string, 0, len(p))
-	for k := range p {
-		keys = append(keys, k+"=…")
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ",")
-}
-
-func (p pairs) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" || val == "" {
-		return fmt.Errorf("want NAME=VALUE, got %q", v)
-	}
-	p[k] = val
-	return nil
 }
 
 // list is a repeatable string flag.
@@ -57,12 +34,13 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 func bundleSeal(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	tenant := fs.String("tenant", "", "tenant (oncology practice) the bundles belong to")
 	keyID := fs.String("key-id", "", "id of the key-encryption key")
-	keeper := fs.String("keeper", "", "gocloud.dev/secrets URL of the key-encryption key (e.g. base64key://...)")
+	keeper := fs.String("keeper", "", "the key-encryption key's gocloud.dev/secrets URL, by reference (file:PATH or env:NAME; a KMS URL such as awskms://... as is)")
 	bucket := fs.String("bucket", "", "bucket URL the sealed objects go to (e.g. file:///var/trialflow/bundles)")
 	uri := fs.String("uri", "", "object URI (one bundle only; default: a random name in the bucket)")
 	comp := fs.String("compression", "zstd", "zstd, gzip or none")
 	brokers := fs.String("bootstrap", "", "also produce the claim checks to Kafka at these brokers")
 	topic := fs.String("topic", bundle.Topic, "claim-check topic")
+	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -73,7 +51,19 @@ func bundleSeal(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	if *uri != "" && len(files) > 1 {
 		return fmt.Errorf("%w: --uri names one object, but %d files were given", errUsage, len(files))
 	}
-	keys, err := envelope.OpenKeepers(ctx, map[string]string{*keyID: *keeper})
+	kr := keeperRefs{urls: map[string]string{}, refs: map[string]secret.Ref{}}
+	if err := kr.Set(*keyID + "=" + *keeper); err != nil {
+		return fmt.Errorf("%w: --keeper: %v", errUsage, err)
+	}
+	keeperURL, ok := kr.urls[*keyID]
+	if !ok {
+		u, err := kr.refs[*keyID].Resolve()
+		if err != nil {
+			return fmt.Errorf("bundle seal: keeper: %w", err)
+		}
+		keeperURL = u
+	}
+	keys, err := envelope.OpenKeepers(ctx, map[string]string{*keyID: keeperURL})
 	if err != nil {
 		return err
 	}
@@ -85,7 +75,11 @@ func bundleSeal(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	defer store.Close()
 	var kc *kgo.Client
 	if *brokers != "" {
-		if kc, err = kgo.NewClient(kgo.SeedBrokers(splitList(*brokers)...), kgo.AllowAutoTopicCreation()); err != nil {
+		kopts, err := sec.kgoOpts(splitList(*brokers), kgo.AllowAutoTopicCreation())
+		if err != nil {
+			return err
+		}
+		if kc, err = kgo.NewClient(kopts...); err != nil {
 			return fmt.Errorf("bundle seal: kafka client: %w", err)
 		}
 		defer kc.Close()
@@ -123,27 +117,23 @@ func ingestCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	group := fs.String("group", "", "consumer group for --follow")
 	var buckets list
 	fs.Var(&buckets, "bucket", "bucket URL claim checks may point into (repeatable)")
-	keepers := pairs{}
-	fs.Var(keepers, "keeper", "KEYID=secrets URL of a key-encryption key (repeatable)")
-	tenantKeys := pairs{}
-	fs.Var(tenantKeys, "tenant-key", "TENANT=hex pseudonym key, at least 32 bytes (repeatable)")
-	tenantKeyFile := fs.String("tenant-keys", "", "JSON file of {tenant: hex key}, instead of --tenant-key")
+	keepers := keeperRefs{urls: map[string]string{}, refs: map[string]secret.Ref{}}
+	fs.Var(&keepers, "keeper", "KEYID=file:PATH or KEYID=env:NAME holding a key-encryption key's secrets URL, or KEYID=<KMS URL> (repeatable)")
+	tenantKeys := secretRefs{}
+	fs.Var(tenantKeys, "tenant-key", "TENANT=file:PATH or TENANT=env:NAME holding the tenant's hex pseudonym key, at least 32 bytes (repeatable)")
+	tenantKeyFile := fs.String("tenant-keys", "", "JSON file of {tenant: hex key}, read by the workers, instead of --tenant-key")
 	maxObject := fs.Int64("max-object-bytes", 0, "largest sealed object accepted (0: default)")
 	maxBundle := fs.Int64("max-bundle-bytes", 0, "largest decompressed bundle accepted (0: default)")
+	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *tenantKeyFile != "" {
-		b, err := os.ReadFile(*tenantKeyFile)
-		if err != nil {
-			return fmt.Errorf("ingest: %w", err)
-		}
-		if err := json.Unmarshal(b, (*map[string]string)(&tenantKeys)); err != nil {
-			return fmt.Errorf("ingest: tenant keys %s: %w", *tenantKeyFile, err)
-		}
+	if len(buckets) == 0 || len(keepers.urls)+len(keepers.refs) == 0 || len(tenantKeys) == 0 && *tenantKeyFile == "" {
+		return fmt.Errorf("%w: ingest needs --bucket, --keeper and tenant keys (--tenant-key or --tenant-keys)", errUsage)
 	}
-	if len(buckets) == 0 || len(keepers) == 0 || len(tenantKeys) == 0 {
-		return fmt.Errorf("%w: ingest needs --bucket, --keeper and tenant keys", errUsage)
+	conn, err := sec.conn(splitList(*brokers))
+	if err != nil {
+		return err
 	}
 	if *follow && *group == "" {
 		return fmt.Errorf("%w: --follow needs --group", errUsage)
@@ -151,17 +141,21 @@ func ingestCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	ingest.Pipeline(s, ingest.PipelineConfig{
-		Ingest: ingest.Config{Buckets: buckets, KeeperURLs: keepers, TenantKeys: tenantKeys,
+		Ingest: ingest.Config{Buckets: buckets, KeeperURLs: keepers.urls, KeeperRefs: keepers.refs,
+			TenantKeyRefs: tenantKeys, TenantKeysFile: *tenantKeyFile,
 			MaxObjectBytes: *maxObject, MaxBundleBytes: *maxBundle},
-		Conn:       kafkaio.Conn{Brokers: splitList(*brokers)},
+		Conn:       conn,
 		ClaimTopic: *claims, Group: *group, Unbounded: *follow,
-		FactSink:    ingest.FactSink{RegistryURL: *regURL, AutoRegister: *autoRegister},
-		DeadLetters: deadletter.Sink{RegistryURL: *regURL, AutoRegister: *autoRegister},
+		FactSink:    ingest.FactSink{RegistryURL: *regURL, RegistryAuth: sec.reg, AutoRegister: *autoRegister},
+		DeadLetters: deadletter.Sink{RegistryURL: *regURL, RegistryAuth: sec.reg, AutoRegister: *autoRegister},
 		IdleTimeout: 2 * time.Second,
 	})
 	res, err := runners.Run(ctx, p, runners.WithLog(os.Stdout))
 	if err != nil {
 		return err
 	}
-	return metrics.Summarize(res).WriteTable(os.Stdout)
+	if err := metrics.Summarize(res).WriteTable(os.Stdout); err != nil {
+		return err
+	}
+	return ingest.CheckAuthentication(res.Metrics())
 }

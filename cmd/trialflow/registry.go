@@ -19,10 +19,15 @@ func init() {
 func registryServe(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address")
 	data := fs.String("data", "", "data directory for the append-only schema log (empty: in memory, lost on exit)")
+	sec := addServerSecurityFlags(fs, "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	url, srv, err := registry.StartServer(*addr, *data)
+	opts, err := sec.options(*data)
+	if err != nil {
+		return err
+	}
+	url, srv, err := registry.StartServer(*addr, *data, opts...)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,17 @@ func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	reg := fs.String("registry-addr", "127.0.0.1:8081", "Schema Registry listen address")
 	data := fs.String("data", "", "keep Kafka logs and registry state in this directory (empty: memory)")
 	contracts := fs.Bool("register", true, "register the data contracts' value subjects")
+	srvSec := addServerSecurityFlags(fs, "registry-")
+	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	regDir := ""
+	if *data != "" {
+		regDir = *data + string(os.PathSeparator) + "registry"
+	}
+	regOpts, err := srvSec.options(regDir)
+	if err != nil {
 		return err
 	}
 	topics := []string{bundle.Topic}
@@ -41,7 +51,7 @@ func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		topics = append(topics, c.Topic)
 	}
 	return local.Run(ctx, os.Stdout, local.Options{KafkaPort: *port, RegistryAddr: *reg, DataDir: *data,
-		RegisterContracts: *contracts, Topics: topics})
+		RegisterContracts: *contracts, Topics: topics, Registry: regOpts, RegistryAuth: sec.reg})
 }
 
 func splitList(s string) []string {
@@ -64,10 +74,11 @@ func gen(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.IntVar(&c.Trials, "trials", c.Trials, "trials")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "seed")
 	corrupt := fs.Int("corrupt", 0, "undecodable facts to add")
+	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	rc, err := registry.NewClient(*regURL, registry.WithAutoRegister(*autoRegister))
+	rc, err := sec.registryClient(*regURL, registry.WithAutoRegister(*autoRegister))
 	if err != nil {
 		return err
 	}
@@ -82,7 +93,11 @@ func gen(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		}
 		*x.id = uint32(id)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(splitList(*bootstrap)...), kgo.ProducerLinger(5*time.Millisecond))
+	kopts, err := sec.kgoOpts(splitList(*bootstrap), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return fmt.Errorf("gen: kafka client: %w", err)
 	}
@@ -114,7 +129,12 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.Var(&execution, "execution", "how stateful stages run: auto (batch when bounded), streaming (state and timers) or batch (bounded only)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process runner and workers) to this file")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); live with in-process workers")
+	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	conn, err := sec.conn(splitList(*bootstrap))
+	if err != nil {
 		return err
 	}
 	if *metricsAddr != "" {
@@ -128,6 +148,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	p, s := beam.NewPipelineWithRoot()
 	outs := trialmatch.FromKafka(s, trialmatch.KafkaConfig{
 		Brokers: splitList(*bootstrap), RegistryURL: *regURL, PerTenantTopics: *perTenant,
+		Conn: conn, RegistryAuth: sec.reg,
 		Unbounded: *unbounded, Group: *group, MaxRecordBytes: *maxRecordBytes, Republish: *republish,
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})

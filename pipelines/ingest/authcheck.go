@@ -15,7 +15,7 @@ const (
 )
 
 func authFailedCounter(tenant, keyID string) string { return authFailedPrefix + tenant + "/" + keyID }
-func tenantOKCounter(tenant string) string         { return tenantOKPrefix + tenant }
+func tenantOKCounter(tenant string) string          { return tenantOKPrefix + tenant }
 
 // CheckAuthentication returns an error naming every tenant all of whose
 // claim checks in a run failed authentication (or named an unknown key),

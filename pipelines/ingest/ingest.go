@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"sync"
 	"time"
@@ -100,6 +102,8 @@ type Config struct {
 
 	KeeperRefs    map[string]secret.Ref // key id -> reference to a keeper URL
 	TenantKeyRefs map[string]secret.Ref // tenant -> reference to a hex pseudonym key
+	// TenantKeysFile is a JSON file {"tenant": "hex key", ...} read in Setup.
+	TenantKeysFile string
 
 	MaxObjectBytes int64  // sealed object cap (default bundle.DefaultMaxObject)
 	MaxBundleBytes int64  // decompressed bundle cap (default bundle.DefaultMaxBundle)
@@ -130,7 +134,8 @@ type Result struct {
 // facts, dead letters and receipts.
 func Ingest(s beam.Scope, cfg Config, claims beam.PCollection) Result {
 	s = s.Scope("ingest.Ingest")
-	if len(cfg.Buckets) == 0 || len(cfg.KeeperURLs)+len(cfg.KeeperRefs) == 0 || len(cfg.TenantKeys)+len(cfg.TenantKeyRefs) == 0 {
+	if len(cfg.Buckets) == 0 || len(cfg.KeeperURLs)+len(cfg.KeeperRefs) == 0 ||
+		len(cfg.TenantKeys)+len(cfg.TenantKeyRefs) == 0 && cfg.TenantKeysFile == "" {
 		panic("ingest.Ingest: need Buckets, keepers and tenant keys")
 	}
 	facts, dead, receipts := beam.ParDo3(s, &ingestFn{Cfg: cfg}, claims)
@@ -153,6 +158,20 @@ func (fn *ingestFn) Setup(ctx context.Context) error {
 	tenantKeys, err := resolve(fn.Cfg.TenantKeys, fn.Cfg.TenantKeyRefs, "pseudonym key of tenant")
 	if err != nil {
 		return err
+	}
+	if fn.Cfg.TenantKeysFile != "" {
+		b, err := os.ReadFile(fn.Cfg.TenantKeysFile)
+		if err != nil {
+			return fmt.Errorf("ingest: tenant keys: %w", err)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err != nil {
+			// The JSON error may quote the file: name the file only.
+			return fmt.Errorf("ingest: tenant keys %s: not a JSON object of tenant to hex key", fn.Cfg.TenantKeysFile)
+		}
+		for k, v := range m {
+			tenantKeys[k] = v
+		}
 	}
 	keys, err := envelope.OpenKeepers(ctx, keeperURLs)
 	if err != nil {

@@ -35,6 +35,11 @@ type Options struct {
 	// RegisterContracts registers the value subject of every data
 	// contract (schemas.All) on start.
 	RegisterContracts bool
+	// Registry configures the registry server (users, audit log, TLS).
+	Registry []registry.ServerOption
+	// RegistryAuth is how the stack registers the contracts when the
+	// registry requires authentication (a user with the write role).
+	RegistryAuth registry.Auth
 }
 
 // Stack is a running local Kafka cluster and Schema Registry.
@@ -43,6 +48,7 @@ type Stack struct {
 	regURL string
 	reg    io.Closer
 	ids    map[string]int
+	auth   registry.Auth
 }
 
 // Start starts the stack. Close stops it.
@@ -76,12 +82,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local: start kafka: %w", err)
 	}
-	url, reg, err := registry.StartServer(o.RegistryAddr, regDir)
+	url, reg, err := registry.StartServer(o.RegistryAddr, regDir, o.Registry...)
 	if err != nil {
 		kc.Close()
 		return nil, fmt.Errorf("local: start schema registry: %w", err)
 	}
-	s := &Stack{kafka: kc, regURL: url, reg: reg, ids: map[string]int{}}
+	s := &Stack{kafka: kc, regURL: url, reg: reg, ids: map[string]int{}, auth: o.RegistryAuth}
 	if o.RegisterContracts {
 		if err := s.registerContracts(ctx); err != nil {
 			s.Close()
@@ -92,7 +98,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 }
 
 func (s *Stack) registerContracts(ctx context.Context) error {
-	cl, err := registry.NewClient(s.regURL)
+	cl, err := registry.NewClient(s.regURL, registry.WithAuth(s.auth))
 	if err != nil {
 		return fmt.Errorf("local: %w", err)
 	}
