@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -33,7 +34,7 @@ func deadCodeTenant(r deadletter.Record) string {
 // practice-02's Kafka key, or with practice-02's tenant header, is a dead
 // letter tenant_mismatch; keyed by its own tenant (or unkeyed) it passes.
 func TestParseClaimsTenantMismatch(t *testing.T) {
-	cc := bundle.ClaimCheck{URI: "file:///b/x.tfe", Size: 10, SHA256: "00", KeyID: "k1", Tenant: "practice-01", Compression: "zstd"}
+	cc := bundle.ClaimCheck{URI: "file:///b/x.tfe", Size: 10, SHA256: strings.Repeat("ab", 32), KeyID: "k1", Tenant: "practice-01", Compression: "zstd"}
 	body, err := cc.Marshal()
 	if err != nil {
 		t.Fatal(err)
