@@ -110,7 +110,7 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 	if !kc.Republish {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		var err error
-		snap, err = TakeSnapshot(ctx, kc.Brokers, kc.RegistryURL, t.Approved)
+		snap, err = TakeSnapshot(ctx, conn, kc.RegistryURL, kc.RegistryAuth, t.Approved)
 		cancel()
 		if err != nil {
 			panic(err)

@@ -22,6 +22,8 @@ import (
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/reconcile"
 	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry"
+	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
 
 func init() {
@@ -49,17 +51,24 @@ type keyed struct {
 // below those offsets, so what this run writes is never taken for what an
 // earlier run published.
 type Snapshot struct {
-	Brokers     []string
-	RegistryURL string
-	Topic       string
-	Ends        []int64 // by partition
+	Conn         kafkaio.Conn // brokers and security (secrets by reference)
+	RegistryURL  string
+	RegistryAuth registry.Auth // by reference, resolved on the worker
+	Topic        string
+	Ends         []int64 // by partition
 }
 
 // TakeSnapshot lists approved_patients' end offsets now. A topic that does
 // not exist yet has published nothing.
-func TakeSnapshot(ctx context.Context, brokers []string, registryURL, topic string) (Snapshot, error) {
-	snap := Snapshot{Brokers: brokers, RegistryURL: registryURL, Topic: topic}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+// conn and auth say how to reach Kafka and the registry (the workers that
+// read the snapshot's records use them too).
+func TakeSnapshot(ctx context.Context, conn kafkaio.Conn, registryURL string, auth registry.Auth, topic string) (Snapshot, error) {
+	snap := Snapshot{Conn: conn, RegistryURL: registryURL, RegistryAuth: auth, Topic: topic}
+	opts, err := conn.Opts()
+	if err != nil {
+		return snap, fmt.Errorf("trialmatch: %w", err)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return snap, fmt.Errorf("trialmatch: kafka client: %w", err)
 	}
@@ -85,7 +94,7 @@ func TakeSnapshot(ctx context.Context, brokers []string, registryURL, topic stri
 }
 
 func (s Snapshot) id() string {
-	return fmt.Sprintf("%s|%s|%s|%v", strings.Join(s.Brokers, ","), s.RegistryURL, s.Topic, s.Ends)
+	return fmt.Sprintf("%s|%s|%s|%v", strings.Join(s.Conn.Brokers, ","), s.RegistryURL, s.Topic, s.Ends)
 }
 
 // loaded holds a snapshot's records by match id, in offset order, read once
@@ -119,7 +128,7 @@ func (s Snapshot) load(ctx context.Context) (map[string][]keyed, error) {
 			return
 		}
 		var seq int64
-		_, l.err = readTopicUntil(ctx, s.Brokers, s.RegistryURL, s.Topic, schemas.ApprovedPatients, ends, func(body []byte) (struct{}, error) {
+		_, l.err = readTopicUntil(ctx, s.Conn, s.RegistryURL, s.RegistryAuth, s.Topic, schemas.ApprovedPatients, ends, func(body []byte) (struct{}, error) {
 			v, _, err := codec.NativeFromBinary(body)
 			if err != nil {
 				return struct{}{}, err

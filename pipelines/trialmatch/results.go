@@ -14,6 +14,7 @@ import (
 	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
+	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
 
 // ReadTopic consumes every record of topic up to its end offsets at the
@@ -35,12 +36,12 @@ func ReadTopic[T any](ctx context.Context, brokers []string, registryURL, topic 
 			want[o.Partition] = o.Offset
 		}
 	})
-	return readTopicUntil(ctx, brokers, registryURL, topic, c, want, conv)
+	return readTopicUntil(ctx, kafkaio.Conn{Brokers: brokers}, registryURL, registry.Auth{}, topic, c, want, conv)
 }
 
 // readTopicUntil is ReadTopic up to the given end offsets (by partition;
 // partitions not named are not read), in offset order within a partition.
-func readTopicUntil[T any](ctx context.Context, brokers []string, registryURL, topic string, c schemas.Contract, ends map[int32]int64, conv func(body []byte) (T, error)) ([]T, error) {
+func readTopicUntil[T any](ctx context.Context, conn kafkaio.Conn, registryURL string, auth registry.Auth, topic string, c schemas.Contract, ends map[int32]int64, conv func(body []byte) (T, error)) ([]T, error) {
 	if len(ends) == 0 {
 		return nil, nil
 	}
@@ -51,12 +52,16 @@ func readTopicUntil[T any](ctx context.Context, brokers []string, registryURL, t
 			parts[p], want[p] = kgo.NewOffset().AtStart(), e
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
+	opts, err := conn.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("trialmatch: %w", err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))...)
 	if err != nil {
 		return nil, fmt.Errorf("trialmatch: kafka client: %w", err)
 	}
 	defer cl.Close()
-	reg, err := registry.NewClient(registryURL)
+	reg, err := registry.NewClient(registryURL, registry.WithAuth(auth))
 	if err != nil {
 		return nil, err
 	}
