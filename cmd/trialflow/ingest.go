@@ -150,6 +150,9 @@ func ingestCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		DeadLetters: deadletter.Sink{RegistryURL: *regURL, RegistryAuth: sec.reg, AutoRegister: *autoRegister},
 		IdleTimeout: 2 * time.Second,
 	})
+	if pipelineBuilt != nil {
+		pipelineBuilt(p)
+	}
 	res, err := runners.Run(ctx, p, runners.WithLog(os.Stdout))
 	if err != nil {
 		return err

@@ -153,6 +153,9 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		Pipeline: trialmatch.Config{Shards: *shards, Tick: *tick, Execution: execution},
 	})
 	trialmatch.Sinks(s, outs, trialmatch.SinkConfig{HistoryDir: *historyDir, DigestDir: *digestDir, DigestWindow: *digestWindow})
+	if pipelineBuilt != nil {
+		pipelineBuilt(p)
+	}
 	stop, err := startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err
@@ -164,6 +167,11 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	}
 	return metrics.Summarize(res).WriteTable(os.Stdout)
 }
+
+// pipelineBuilt, when set (by tests), is given each pipeline a command
+// builds, before it runs: tests search it for secrets as a runner would
+// receive it.
+var pipelineBuilt func(*beam.Pipeline)
 
 // startCPUProfile writes a CPU profile to path until the returned stop is
 // called; an empty path profiles nothing.
