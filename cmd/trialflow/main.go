@@ -98,6 +98,9 @@ func dispatch(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return fmt.Errorf("%w: unknown command %q", errUsage, strings.Join(args, " "))
 	}
+	if err := checkSecretArgs(args[n:]); err != nil {
+		return err
+	}
 	fs := flag.CommandLine
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "trialflow %s: %s\n\nflags:\n", best.name, best.summary)

@@ -203,3 +203,55 @@ func (p secretRefs) Set(v string) error {
 	p[k] = r
 	return nil
 }
+
+// secretArgChecks are the flags whose values must be references, with the
+// check each value must pass. The flag package's own error for a refused
+// value quotes the value ("invalid value %q for flag ..."), so dispatch
+// checks these before any flag is parsed, with errors that never show the
+// value.
+var secretArgChecks = map[string]func(string) error{
+	"kafka-password":    checkRef,
+	"registry-password": checkRef,
+	"tenant-key":        func(v string) error { return secretRefs{}.Set(v) },
+	"keeper": func(v string) error {
+		if strings.Contains(v, "base64key:") {
+			return errors.New("a base64key:// URL holds the key itself; put it in a file or an environment variable and give a reference, file:PATH or env:NAME (ingest: KEYID=file:PATH or KEYID=env:NAME)")
+		}
+		return nil
+	},
+}
+
+func checkRef(v string) error {
+	_, err := secret.Parse(v)
+	return err
+}
+
+// checkSecretArgs refuses a secret value given where a reference is
+// expected (--flag VALUE or --flag=VALUE), naming the flag, not the value.
+func checkSecretArgs(args []string) error {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		check, ok := secretArgChecks[name]
+		if !ok {
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				continue // the flag package reports the missing value
+			}
+			i++
+			val = args[i]
+		}
+		if err := check(val); err != nil {
+			return fmt.Errorf("%w: --%s: %v (the value is not shown)", errUsage, name, err)
+		}
+	}
+	return nil
+}
