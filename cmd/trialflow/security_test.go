@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -86,26 +87,13 @@ func TestListenersLoopbackOnly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the demo and match as subprocesses")
 	}
-	// stack up
-	pr, pw := io.Pipe()
-	stack := trialflow(t, pw, "stack", "up", "--kafka-port", "0", "--registry-addr", "127.0.0.1:0")
-	defer func() { stack.Process.Signal(os.Interrupt); stack.Wait() }()
-	var bootstrap, regURL string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "kafka bootstrap: "); ok {
-			bootstrap = v
-		}
-		if v, ok := strings.CutPrefix(line, "schema registry: "); ok {
-			regURL = v
-		}
-		if strings.HasPrefix(line, "running") {
-			break
-		}
+	// stack up with its default addresses (127.0.0.1:9092 and
+	// 127.0.0.1:8081) when they are free, else on free loopback ports.
+	stack, bootstrap, regURL := startStack(t, defaultPortsFree())
+	if stack == nil {
+		stack, bootstrap, regURL = startStack(t, false)
 	}
-	go io.Copy(io.Discard, pr)
-	if bootstrap == "" || regURL == "" {
+	if stack == nil {
 		t.Fatal("stack up printed no addresses")
 	}
 	ls, err := listeners.Of(stack.Process.Pid)
@@ -140,6 +128,64 @@ func TestListenersLoopbackOnly(t *testing.T) {
 			t.Errorf("%s listens beyond loopback: %v (all: %v)", args[0], bad, seen)
 		}
 	}
+}
+
+// defaultPortsFree reports whether stack up's default addresses are free.
+func defaultPortsFree() bool {
+	for _, a := range []string{"127.0.0.1:9092", "127.0.0.1:8081"} {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
+}
+
+// startStack starts `stack up` (with its default addresses, or on free
+// loopback ports) and returns it once it runs, with its addresses; nil if
+// it did not start (a default port taken meanwhile).
+func startStack(t *testing.T, defaults bool) (*exec.Cmd, string, string) {
+	t.Helper()
+	args := []string{"stack", "up"}
+	if !defaults {
+		args = append(args, "--kafka-port", "0", "--registry-addr", "127.0.0.1:0")
+	}
+	pr, pw := io.Pipe()
+	stack := trialflow(t, pw, args...)
+	exited := make(chan struct{})
+	go func() { stack.Wait(); pw.Close(); close(exited) }()
+	var bootstrap, regURL string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "kafka bootstrap: "); ok {
+			bootstrap = v
+		}
+		if v, ok := strings.CutPrefix(line, "schema registry: "); ok {
+			regURL = v
+		}
+		if strings.HasPrefix(line, "running") {
+			go io.Copy(io.Discard, pr)
+			if defaults && (bootstrap != "127.0.0.1:9092" || regURL != "http://127.0.0.1:8081") {
+				t.Errorf("stack up with defaults serves %s and %s; want 127.0.0.1:9092 and http://127.0.0.1:8081", bootstrap, regURL)
+			}
+			t.Logf("stack up (default addresses: %v): %s, %s", defaults, bootstrap, regURL)
+			t.Cleanup(func() {
+				stack.Process.Signal(os.Interrupt)
+				select {
+				case <-exited:
+				case <-time.After(10 * time.Second):
+					stack.Process.Kill()
+					<-exited
+				}
+			})
+			return stack, bootstrap, regURL
+		}
+	}
+	stack.Process.Kill()
+	<-exited
+	return nil, "", ""
 }
 
 // TestIngestSecretsStayOutOfTheGraph builds the ingest as `trialflow ingest`
