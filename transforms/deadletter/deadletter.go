@@ -104,7 +104,8 @@ func WithTenant(tenant string) Option {
 }
 
 // WithPayload keeps the payload inline, with its SHA-256. Use it only for
-// payloads that carry no PHI in clear, or pass them through a Sealer first.
+// payloads that carry no PHI in clear: an inline patient_facts record is
+// PHI (its birth date among others) on the dead_letter topic.
 func WithPayload(p []byte) Option {
 	return optFunc(func(r *Record) {
 		r.Payload = append([]byte(nil), p...)

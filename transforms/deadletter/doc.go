@@ -10,5 +10,9 @@
 //
 // Reasons never carry PHI: they name what was wrong and where (field paths,
 // offsets, byte positions), never field values. A payload that may carry PHI
-// is sealed before it is kept (see Sealer).
+// is kept by reference (its Kafka position or object URI, and its SHA-256;
+// WithPayloadRef), not inline. Inline payloads (WithPayload, avroio's
+// InlinePayload, columnar's KeepPayload) are opt-in, set by no trialflow
+// command, and carry whatever the record carries: for patient_facts that is
+// PHI, the birth date included (docs/security.md).
 package deadletter
