@@ -162,11 +162,16 @@ func (c *shardCache) fingerprint() {
 	// version's text is fixed by (protocol, version), which is also how the
 	// catalog's parse cache knows it, and hashing kilobytes of CTML per
 	// table change and shard cost more than the rest of the fingerprint.
+	// Every other field goes in through its JSON form, so that a field
+	// added to Decision cannot be left out (SiteClosedArms once was: two
+	// tables differing only in an arm held at one site shared a catalog).
 	h := sha256.New()
 	for _, p := range protocols {
 		d := c.table[p]
-		fmt.Fprintf(h, "%q %t %q %d %q %q %q %q %d\n", d.ProtocolNo, d.Open, d.Why, d.Version, d.CTMLFormat,
-			d.ApprovalReference, d.ClosedArms, d.Sites, len(d.CTML))
+		n := len(d.CTML)
+		d.CTML, d.At = "", time.Time{}
+		b, _ := json.Marshal(d) // a Decision always encodes
+		fmt.Fprintf(h, "%s %d\n", b, n)
 	}
 	c.tableKey = fmt.Sprintf("%x", h.Sum(nil)[:16])
 }
