@@ -116,7 +116,9 @@ type writeConfig struct {
 	linger        time.Duration
 }
 
-// ToTopic writes records whose Topic is empty to topic.
+// ToTopic writes records whose Topic is empty to topic; records with a
+// Topic go to theirs. Records read from Kafka keep the topic they were read
+// from: to copy them elsewhere, clear Topic first (see ExampleRead).
 func ToTopic(topic string) WriteOption { return writeOpt(func(c *writeConfig) { c.topic = topic }) }
 
 // Transactional makes each bundle one Kafka transaction, with transactional
