@@ -102,11 +102,38 @@ func dispatch(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fs := flag.CommandLine
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "trialflow %s: %s\n\nflags:\n", best.name, best.summary)
-		fs.PrintDefaults()
-	}
+	// The flags defined so far are Beam's and the global ones; the rest the
+	// command defines in run, before it parses.
+	global := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { global[f.Name] = true })
+	fs.Usage = func() { commandUsage(fs.Output(), fs, best.name, best.summary, global) }
 	return best.run(ctx, fs, args[n:])
+}
+
+// commandUsage prints a command's own flags first, then the global ones
+// (Beam's pipeline options and trialflow's) under their own heading, so
+// that a command's few flags are not lost among Beam's many.
+func commandUsage(out io.Writer, fs *flag.FlagSet, name, summary string, global map[string]bool) {
+	own := flag.NewFlagSet(name, flag.ContinueOnError)
+	rest := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		to := own
+		if global[f.Name] {
+			to = rest
+		}
+		to.Var(f.Value, f.Name, f.Usage)
+		to.Lookup(f.Name).DefValue = f.DefValue
+	})
+	own.SetOutput(out)
+	rest.SetOutput(out)
+	fmt.Fprintf(out, "trialflow %s: %s\n\nflags:\n", name, summary)
+	own.PrintDefaults()
+	n := 0
+	rest.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintf(out, "\nglobal flags (%d: Beam's pipeline options such as --runner and --endpoint, and trialflow's):\n", n)
+		rest.PrintDefaults()
+	}
 }
 
 func usage(out io.Writer) {

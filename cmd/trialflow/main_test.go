@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -69,5 +70,27 @@ func TestDemoSmall(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// A command's help lists its own flags first, then the global ones under
+// their own heading (issue 20: stack up's 4 flags were buried among Beam's).
+func TestCommandUsageListsOwnFlagsFirst(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.String("runner", "prism", "Beam runner")
+	fs.Bool("async", false, "do not wait")
+	global := map[string]bool{"runner": true, "async": true}
+	fs.String("data", "", "keep state in this directory")
+	fs.Int("kafka-port", 9092, "Kafka port")
+	var b strings.Builder
+	commandUsage(&b, fs, "stack up", "run the stack", global)
+	out := b.String()
+	data, port := strings.Index(out, "-data"), strings.Index(out, "-kafka-port")
+	head, runner := strings.Index(out, "global flags (2"), strings.Index(out, "-runner")
+	if data < 0 || port < 0 || head < 0 || runner < 0 || !(data < head && port < head && head < runner) {
+		t.Fatalf("own flags, then the heading, then the global flags expected:\n%s", out)
+	}
+	if !strings.Contains(out, `(default 9092)`) || !strings.Contains(out, `(default "prism")`) {
+		t.Errorf("defaults missing:\n%s", out)
 	}
 }
