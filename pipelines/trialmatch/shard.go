@@ -488,18 +488,15 @@ type request struct {
 	changedOnly bool
 	judged      int32 // the patient's JudgedDay when the request was made
 	j           int   // the index of its profile in requests.profiles[kind]
-	// attrs is where the judged profile's attributes came from (a copy
-	// when later folds may change the patient before the request is
-	// decided): it names the facts behind a record's reasons.
-	attrs map[string]spv.Provenance
 	// byFacts is set when the patient is judged at the time of its latest
 	// facts (it changed), not at the tick.
 	byFacts bool
 }
 
-// view is the patient's view as judged: its profile and provenance.
-func (q *requests) view(r *request) spv.State {
-	return spv.State{Profile: q.profiles[r.kind()][r.j], Attrs: r.attrs}
+// view is the view of profile j of kind as judged: its profile and
+// provenance.
+func (q *requests) view(kind, j int) spv.State {
+	return spv.State{Profile: q.profiles[kind][j], Attrs: q.attrs[kind][j]}
 }
 
 // kind is the index in requests.profiles and requests.at of a request's
@@ -525,6 +522,10 @@ type requests struct {
 	reqs     []request
 	profiles [2][]match.Profile
 	at       [2][]time.Time
+	// attrs holds each profile's provenance (copied when later folds may
+	// change the patient before the batch is decided): it names the facts
+	// behind a record's reasons.
+	attrs [2][]map[string]spv.Provenance
 	// changed holds the protocols whose decision changed, for requests
 	// that re-judge against those only.
 	changed map[string]bool
@@ -534,7 +535,8 @@ func (q *requests) reset() {
 	q.reqs, q.changed = q.reqs[:0], nil
 	for k := range q.profiles {
 		clear(q.profiles[k]) // drop references to variants
-		q.profiles[k], q.at[k] = q.profiles[k][:0], q.at[k][:0]
+		clear(q.attrs[k])
+		q.profiles[k], q.at[k], q.attrs[k] = q.profiles[k][:0], q.at[k][:0], q.attrs[k][:0]
 	}
 }
 
@@ -578,14 +580,16 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 			profile.Variants = slices.Clone(profile.Variants)
 		}
 		r := request{key: k, p: p, tick: tick, judged: p.JudgedDay,
-			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today, attrs: p.View.Attrs, byFacts: dirty[k]}
+			changedOnly: all && !rejudgeAll && !dirty[k] && p.JudgedDay == today, byFacts: dirty[k]}
+		attrs := p.View.Attrs
 		if keep {
-			r.attrs = maps.Clone(r.attrs)
+			attrs = maps.Clone(attrs)
 		}
 		kind := r.kind()
 		r.j = len(q.profiles[kind])
 		q.reqs = append(q.reqs, r)
 		q.profiles[kind] = append(q.profiles[kind], profile)
+		q.attrs[kind] = append(q.attrs[kind], attrs)
 		q.at[kind] = append(q.at[kind], at)
 	}
 	return nil
@@ -595,8 +599,9 @@ func (q *requests) add(c *shardCache, tick int64, dirty map[string]bool, all, ke
 // that re-judge against the changed trials only), applies the verdicts to
 // the patients' ledgers in the order given (a patient may come more than
 // once, tick after tick) and passes each record to publish, in that order.
-// Reasons are built only for the NEW records, the only ones that carry
-// them: the ledger keeps what it already published as it is.
+// Match reasons are built only for the NEW records (with the facts behind
+// them); a RETRACTED record of a patient judged at its latest facts names
+// what those facts set.
 func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *requests, wall time.Time,
 	publish func(*request, schemas.ApprovedPatient)) error {
 	reqs := q.reqs
@@ -662,7 +667,7 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		applied := v.EventTime.UnixMilli() >= r.p.Ledger.LastEvent
 		for _, rec := range r.p.Ledger.Apply(v, wall) {
 			if rec.Action != decide.New && r.byFacts {
-				view := q.view(r)
+				view := q.view(kind, r.j)
 				rec.Reasons = view.ChangeReasons(rec.EventTime)
 			}
 			if rec.Action == decide.New {
@@ -685,14 +690,8 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 			continue
 		}
 		ev := evs[kind]
-		reqOf := make(map[int]*request, len(rs))
-		for i := range reqs {
-			if reqs[i].kind() == kind {
-				reqOf[reqs[i].j] = &reqs[i]
-			}
-		}
 		ev.Sources = func(j int, reads []match.Read) []schemas.FactRef {
-			view := q.view(reqOf[j])
+			view := q.view(kind, j)
 			return view.Sources(reads)
 		}
 		if err := ev.WithReasons(rs); err != nil {
