@@ -48,7 +48,9 @@
 //     otherwise;
 //     - dedup and retraction: a ledger per patient (package decide) turns
 //     verdicts into NEW once and RETRACTED with a reason. Reasons are built
-//     for the NEW records only, the only ones that carry them.
+//     for the NEW records only, each naming the facts behind it
+//     (spv.State.Sources); a RETRACTED record made when new facts arrived
+//     names what those facts set (spv.State.ChangeReasons).
 //  4. Sinks: approved_patients to Kafka (key tenant/patient/protocol,
 //     optionally a topic per tenant), a per-tenant tumbling-window digest,
 //     Parquet history, and dead letters.

@@ -24,6 +24,7 @@
 //     the tree's disjunctive normal form that holds, one genomic reason per
 //     satisfying finding, one per negated genomic leaf ("!TP53 Structural
 //     Variation"), or one clinical reason when the path has no genomic leaf.
+//     Each names the profile attributes it rests on (Reason.Reads).
 //   - A negated genomic leaf holds when no finding matches its other fields.
 //   - Age is compared on the birth date against "today" (WithToday) minus
 //     the years, fractional years being months.

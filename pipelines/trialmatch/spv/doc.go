@@ -23,6 +23,10 @@
 // fact changes nothing. A fact id seen before is ignored (at-least-once
 // delivery from Kafka is made idempotent here).
 //
+// Sources names the facts behind a match reason (the attributes its path
+// read, match.Reason.Reads) and ChangeReasons what the facts of one event
+// time set, for a retraction; both by kind and event time, never values.
+//
 // The package is a pure-Go core with no Beam import; the pipeline keeps one
 // State per (tenant, patient) in Beam state.
 package spv
