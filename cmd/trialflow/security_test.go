@@ -23,6 +23,7 @@ import (
 	"github.com/trialflow/trialflow/pipelines/ingest"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/digest"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/history"
+	"github.com/trialflow/trialflow/runners/local/faulttest"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/schemas/registry"
 	"github.com/trialflow/trialflow/secret"
@@ -37,7 +38,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	faulttest.RemoveBuilds()
+	os.Exit(code)
 }
 
 // trialflow starts the command with args; its output goes to out.

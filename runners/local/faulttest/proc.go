@@ -54,6 +54,17 @@ func Build(t testing.TB, pkg string) string {
 	return bin
 }
 
+// RemoveBuilds deletes what Build built (about 430 MB per test binary).
+// Call it from TestMain after m.Run.
+func RemoveBuilds() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+		buildDir, built = "", map[string]string{}
+	}
+}
+
 // Proc is a child process in its own process group, its output (stdout
 // and stderr) in a log file.
 type Proc struct {
