@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
 	"github.com/trialflow/trialflow/transforms/join"
@@ -126,7 +127,7 @@ type part struct {
 // copies of their profiles) until the open-trial catalog changes, and are
 // then evaluated in one vectorised batch and applied to their ledgers tick
 // by tick, which publishes the same records as judging each tick alone.
-func (r *replay) run(ctx context.Context, eng *engine, shard int) {
+func (r *replay) run(ctx context.Context, eng *engine, label string) {
 	ticks := make([]int64, 0, len(r.byTick))
 	for t := range r.byTick {
 		ticks = append(ticks, t)
@@ -155,7 +156,7 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 		return err
 	}
 	fail := func(t int64, err error) {
-		r.err = fmt.Errorf("trialmatch: shard %d at %s: %w", shard, msTime(t).Format("2006-01-02T15:04:05Z"), err)
+		r.err = fmt.Errorf("trialmatch: %s at %s: %w", label, msTime(t).Format("2006-01-02T15:04:05Z"), err)
 	}
 	for _, t := range ticks {
 		dirty, tableChanged, n, err := eng.fold(ctx, c, r.byTick[t], r.dead)
@@ -197,20 +198,16 @@ func (r *replay) run(ctx context.Context, eng *engine, shard int) {
 		}
 	}
 	if err := flush(); err != nil {
-		r.err = fmt.Errorf("trialmatch: shard %d: %w", shard, err)
+		r.err = fmt.Errorf("trialmatch: %s: %w", label, err)
 	}
 }
 
 func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events func(*Event) bool,
 	emit func(beam.EventTime, schemas.ApprovedPatient), dead func(deadletter.Record), folded func(int64)) error {
-	parts := make([]*replay, len(f.engs))
-	for i := range parts {
-		parts[i] = &replay{byTick: map[int64][]item{}}
-	}
+	parts := f.newReplays()
 	var (
-		ev    Event
-		raw   [][]byte // fact bodies, decoded on the workers below
-		facts [][]schemas.PatientFact
+		ev  Event
+		raw [][]byte // fact bodies, decoded on the workers below
 	)
 	for events(&ev) {
 		switch ev.Kind {
@@ -221,15 +218,12 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 			if err != nil {
 				return err
 			}
-			t := tickOf(ev.TS, f.TickMillis)
-			for _, r := range parts {
-				r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ev.TS, decision: &d})
-			}
+			f.addDecision(parts, ev.TS, &d)
 		default:
 			return fmt.Errorf("trialmatch: shard %d got an event of kind %d, want a fact batch or an open-trial change", shard, ev.Kind)
 		}
 	}
-	facts = make([][]schemas.PatientFact, len(raw))
+	facts := make([][]schemas.PatientFact, len(raw))
 	errs := make([]error, len(parts))
 	var dec sync.WaitGroup
 	for w := range parts {
@@ -250,16 +244,44 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 		return err
 	}
 	for _, fs := range facts {
-		for i := range fs {
-			ts := fs[i].EventTime.UnixMilli()
-			t := tickOf(ts, f.TickMillis)
-			r := parts[shardOf(fs[i].Tenant, fs[i].PatientID, len(parts)*1024)/1024]
-			r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &fs[i]})
-		}
+		f.addFacts(parts, fs)
 	}
-	// The workers replay their patients while this goroutine, the only
-	// one that may use the bundle's emitters and metrics, emits what they
-	// have finished.
+	return f.replayAll(ctx, fmt.Sprintf("shard %d", shard), parts, func(o stamped) { emit(o.ts, o.rec) }, dead, folded)
+}
+
+// newReplays returns one empty replay per worker.
+func (f *shardBatchFn) newReplays() []*replay {
+	parts := make([]*replay, len(f.engs))
+	for i := range parts {
+		parts[i] = &replay{byTick: map[int64][]item{}}
+	}
+	return parts
+}
+
+// addDecision gives an open-trial change to every worker.
+func (f *shardBatchFn) addDecision(parts []*replay, ts int64, d *opentrials.Decision) {
+	t := tickOf(ts, f.TickMillis)
+	for _, r := range parts {
+		r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ts, decision: d})
+	}
+}
+
+// addFacts gives each fact to the worker of its patient; the replays keep
+// pointers into fs.
+func (f *shardBatchFn) addFacts(parts []*replay, fs []schemas.PatientFact) {
+	for i := range fs {
+		ts := fs[i].EventTime.UnixMilli()
+		t := tickOf(ts, f.TickMillis)
+		r := parts[shardOf(fs[i].Tenant, fs[i].PatientID, len(parts)*1024)/1024]
+		r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &fs[i]})
+	}
+}
+
+// replayAll runs the replays on the workers (label names them in errors)
+// while this goroutine, the only one that may use the bundle's emitters
+// and metrics, passes on what they have finished.
+func (f *shardBatchFn) replayAll(ctx context.Context, label string, parts []*replay, emit func(stamped),
+	dead func(deadletter.Record), folded func(int64)) error {
 	parts2 := make(chan part, 4*len(parts))
 	var wg sync.WaitGroup
 	for i, r := range parts {
@@ -267,7 +289,7 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.run(ctx, f.engs[i], shard)
+			r.run(ctx, f.engs[i], label)
 		}()
 	}
 	go func() {
@@ -280,7 +302,7 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 			m()
 		}
 		for _, o := range p.out {
-			emit(o.ts, o.rec)
+			emit(o)
 		}
 		n += p.folded
 	}

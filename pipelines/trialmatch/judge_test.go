@@ -65,7 +65,7 @@ func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration) ([]string
 	r.dead = func(deadletter.Record) { t.Fatal("a dead letter from the synthetic data set") }
 	eng := newEngine(newCatalogs())
 	eng.hold = true
-	r.run(context.Background(), eng, 0)
+	r.run(context.Background(), eng, "test")
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -148,7 +148,7 @@ func TestRejudgeOnAnotherDayJudgesAll(t *testing.T) {
 	}
 	eng := newEngine(newCatalogs())
 	eng.hold = true
-	r.run(context.Background(), eng, 0)
+	r.run(context.Background(), eng, "test")
 	if r.err != nil {
 		t.Fatal(r.err)
 	}

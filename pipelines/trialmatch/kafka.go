@@ -136,41 +136,76 @@ func FromKafka(s beam.Scope, kc KafkaConfig) Outputs {
 
 	cfg := kc.Pipeline.withDefaults()
 	if cfg.Execution == Auto && !kc.Unbounded {
-		cfg.Execution = Batch
+		cfg.Execution = CoPartitioned
 	}
-	in := Inputs{Trials: trials, Regulatory: regs}
-	if cfg.Execution == Batch {
-		// Facts, the large source, cross the runner a fetch at a time:
-		// read, decode, convert and key in one stage over record batches.
-		fs := s.Scope("Facts")
-		batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
-		sources = append(sources, batches)
-		sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.DecodeFacts",
-			Keys: *cfg.factKeys(), MaxRecordBytes: kc.MaxRecordBytes}, batches)
-		in.ShardedFacts = sharded
-		dead = append(dead, fDead)
-	} else {
-		fRecs, fDead := read("Facts", t.Facts, schemas.PatientFacts)
-		facts, fDead2 := beam.ParDo2(s, &toFactFn{}, fRecs)
-		in.Facts = facts
-		dead = append(dead, fDead, fDead2)
+	if cfg.Execution == CoPartitioned && kc.Unbounded {
+		panic("trialmatch: co-partitioned execution reads bounded input only; use streaming for unbounded")
 	}
-	out := Build(s, in, cfg)
-	out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
-	if !kc.Republish {
-		out.Matches = reconcileMatches(s, out.Matches, snap, cfg, out.Execution)
+	var (
+		out Outputs
+		// branches are the parts of out.Matches each written on its own.
+		branches []beam.PCollection
+	)
+	switch cfg.Execution {
+	case CoPartitioned:
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ranges, err := kafkaio.ListRanges(ctx, conn, t.Facts)
+		cancel()
+		if err != nil {
+			panic(fmt.Errorf("trialmatch: partitions of %s: %w", t.Facts, err))
+		}
+		var marks beam.PCollection
+		out, marks, branches = buildCoPartitioned(s, coSource{Conn: conn, RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth,
+			MaxRecordBytes: kc.MaxRecordBytes, Stage: "trialmatch.DecodeFacts"}, ranges, trials, regs, cfg, snap, !kc.Republish)
+		sources = append(sources, marks)
+		out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
+	default:
+		in := Inputs{Trials: trials, Regulatory: regs}
+		if cfg.Execution == Batch {
+			// Facts, the large source, cross the runner a fetch at a time:
+			// read, decode, convert and key in one stage over record batches.
+			fs := s.Scope("Facts")
+			batches := kafkaio.ReadBatches(fs, kc.Brokers, []string{t.Facts}, opts...)
+			sources = append(sources, batches)
+			sharded, fDead := beam.ParDo2(fs, &factBatchFn{RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.DecodeFacts",
+				Keys: *cfg.factKeys(), MaxRecordBytes: kc.MaxRecordBytes}, batches)
+			in.ShardedFacts = sharded
+			dead = append(dead, fDead)
+		} else {
+			fRecs, fDead := read("Facts", t.Facts, schemas.PatientFacts)
+			facts, fDead2 := beam.ParDo2(s, &toFactFn{}, fRecs)
+			in.Facts = facts
+			dead = append(dead, fDead, fDead2)
+		}
+		out = Build(s, in, cfg)
+		out.DeadLetters = beam.Flatten(s, append([]beam.PCollection{out.DeadLetters}, dead...)...)
+		if !kc.Republish {
+			out.Matches = reconcileMatches(s, out.Matches, snap, cfg, out.Execution)
+		}
 	}
 
-	ws := s.Scope("WriteApproved")
-	recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, out.Matches)
-	framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
-		RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.EncodeApproved"}, recs)
-	written := []beam.PCollection{kafkaio.Write(ws, conn.Brokers, framed, kafkaio.ToTopic(t.Approved), kafkaio.WithConn(conn))}
-	if kc.PerTenantTopics {
-		perTenant := beam.ParDo(ws, retopicPerTenant, framed)
-		written = append(written, kafkaio.Write(ws.Scope("PerTenant"), conn.Brokers, perTenant, kafkaio.WithConn(conn)))
+	if branches == nil {
+		branches = []beam.PCollection{out.Matches}
 	}
-	out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
+	var written []beam.PCollection
+	for i, matches := range branches {
+		// Each branch is written by the stage that made it: the records of
+		// a key stay in the order they were made (a Flatten in between
+		// would let the runner write them from concurrent bundles).
+		ws := s.Scope("WriteApproved")
+		if i > 0 {
+			ws = s.Scope(fmt.Sprintf("WriteApproved%d", i))
+		}
+		recs, recDead := beam.ParDo2(ws, &matchRecordFn{Topic: t.Approved, PerTenant: kc.PerTenantTopics}, matches)
+		framed, encDead := avroio.Encode(ws, avroio.EncodeConfig{Topic: t.Approved, Schema: schemas.ApprovedPatients.Schema(),
+			RegistryURL: kc.RegistryURL, RegistryAuth: kc.RegistryAuth, Stage: "trialmatch.EncodeApproved"}, recs)
+		written = append(written, kafkaio.Write(ws, conn.Brokers, framed, kafkaio.ToTopic(t.Approved), kafkaio.WithConn(conn)))
+		if kc.PerTenantTopics {
+			perTenant := beam.ParDo(ws, retopicPerTenant, framed)
+			written = append(written, kafkaio.Write(ws.Scope("PerTenant"), conn.Brokers, perTenant, kafkaio.WithConn(conn)))
+		}
+		out.DeadLetters = beam.Flatten(s, out.DeadLetters, recDead, encDead)
+	}
 	written = append(written, deadletter.Write(s, deadletter.Sink{Conn: &conn, Topic: t.DeadLetters, RegistryURL: kc.RegistryURL,
 		RegistryAuth: kc.RegistryAuth}, out.DeadLetters))
 	if kc.Group != "" {

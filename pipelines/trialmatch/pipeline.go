@@ -56,8 +56,8 @@ type Config struct {
 type Execution int
 
 const (
-	// Auto is Streaming for Build, and Batch for FromKafka when it reads
-	// bounded.
+	// Auto is Streaming for Build, and CoPartitioned for FromKafka when it
+	// reads bounded.
 	Auto Execution = iota
 	// Streaming keeps patients, the open-trial table and pending events in
 	// keyed state and orders them with event-time timers. It works on
@@ -70,18 +70,29 @@ const (
 	// all its facts in one group plus the open-trial changelog as a side
 	// input, replayed tick by tick in memory. It needs no state or timers,
 	// so it also runs on the direct runner, and it is much faster on Prism.
+	// It is the shuffle execution: every fact crosses the runner once, in
+	// the GroupByKey by patient shard.
 	Batch
+	// CoPartitioned is for bounded input read by FromKafka: when every
+	// patient_facts record is keyed by its patient id and sits in the
+	// partition Kafka's default partitioner gives that key (checked record
+	// by record), each partition is read, folded, judged, decided and
+	// reconciled inside one stage, and no fact crosses the runner;
+	// otherwise the run falls back to Batch, with a log line that says why
+	// (copartition.go). Build, which is given PCollections rather than a
+	// topic, runs it as Batch.
+	CoPartitioned
 )
 
 // Set parses a name given by String, so an Execution can be a flag.Value.
 func (e *Execution) Set(name string) error {
-	for _, x := range []Execution{Auto, Streaming, Batch} {
+	for _, x := range []Execution{Auto, Streaming, Batch, CoPartitioned} {
 		if x.String() == name {
 			*e = x
 			return nil
 		}
 	}
-	return fmt.Errorf("trialmatch: execution %q: want auto, streaming or batch", name)
+	return fmt.Errorf("trialmatch: execution %q: want auto, streaming, batch or co-partitioned", name)
 }
 
 // String names the execution.
@@ -93,6 +104,8 @@ func (e Execution) String() string {
 		return "streaming"
 	case Batch:
 		return "batch"
+	case CoPartitioned:
+		return "co-partitioned"
 	}
 	return fmt.Sprintf("Execution(%d)", int(e))
 }
@@ -130,8 +143,8 @@ type Outputs struct {
 	// Folded counts the facts folded into patient views (int64 partial
 	// counts): facts in = sum(Folded) + fact dead letters.
 	Folded beam.PCollection
-	// Execution is how the outputs were produced (Streaming or Batch).
-	// After Batch, outputs come out of global-window groups, so downstream
+	// Execution is how the outputs were produced (Streaming, Batch or
+	// CoPartitioned). After Batch or CoPartitioned, outputs come out of global-window groups, so downstream
 	// event-time windows would see them as late: group them by time
 	// instead, as Sinks does.
 	Execution Execution
@@ -141,7 +154,7 @@ type Outputs struct {
 func Build(s beam.Scope, in Inputs, cfg Config) Outputs {
 	cfg = cfg.withDefaults()
 	s = s.Scope("trialmatch")
-	if cfg.Execution == Batch {
+	if cfg.Execution == Batch || cfg.Execution == CoPartitioned {
 		return buildBatch(s, in, cfg)
 	}
 	cfg.Execution = Streaming

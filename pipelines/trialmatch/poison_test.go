@@ -119,7 +119,7 @@ func testPoisonRecords(t *testing.T, e trialmatch.Execution) {
 // codes and sources; approved_patients is what the data set alone gives;
 // every record produced is folded or admitted, or a dead letter.
 func TestPoisonRecordsOverKafka(t *testing.T) {
-	for _, e := range []trialmatch.Execution{trialmatch.Streaming, trialmatch.Batch} {
+	for _, e := range []trialmatch.Execution{trialmatch.Streaming, trialmatch.Batch, trialmatch.CoPartitioned} {
 		t.Run(e.String(), func(t *testing.T) { testPoisonOverKafka(t, e) })
 	}
 }

@@ -222,6 +222,15 @@ func (f *reconcileBatchFn) ProcessElement(key string, all func(*keyed) bool, emi
 			mine = append(mine, k)
 		}
 	}
+	reconcileKey(pub, mine, time.Now(), emit)
+	return nil
+}
+
+// reconcileKey passes on what to publish for one key, given its published
+// records (pub, in any order) and those the pipeline made (mine, in any
+// order): the batch form of reconcile, shared by the shuffle execution's
+// group per key and the co-partitioned stage.
+func reconcileKey(pub, mine []keyed, now time.Time, emit func(beam.EventTime, schemas.ApprovedPatient)) {
 	sort.Slice(pub, func(i, j int) bool { return pub[i].Seq < pub[j].Seq })
 	byTime(mine)
 	recs := make([]schemas.ApprovedPatient, len(pub))
@@ -241,10 +250,9 @@ func (f *reconcileBatchFn) ProcessElement(key string, all func(*keyed) bool, emi
 			last = at
 		}
 	}
-	for _, r := range st.Settle(time.Now()) {
+	for _, r := range st.Settle(now) {
 		emit(last, r)
 	}
-	return nil
 }
 
 // reconcileFn is the streaming form: per match id, the reconcile.Key in

@@ -23,7 +23,7 @@ import (
 // second NEW for a key without a RETRACTED between them. The consumer
 // group's offsets reach the end of every source only with the outputs.
 func TestRerunPublishesOnlyDifferences(t *testing.T) {
-	for _, exec := range []trialmatch.Execution{trialmatch.Batch, trialmatch.Streaming} {
+	for _, exec := range []trialmatch.Execution{trialmatch.CoPartitioned, trialmatch.Batch, trialmatch.Streaming} {
 		t.Run(exec.String(), func(t *testing.T) { testRerun(t, exec) })
 	}
 }

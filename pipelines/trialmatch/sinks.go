@@ -45,7 +45,7 @@ func Sinks(s beam.Scope, out Outputs, cfg SinkConfig) beam.PCollection {
 		history.Write(s, cfg.HistoryDir, out.Matches)
 	}
 	var digests beam.PCollection
-	if out.Execution == Batch {
+	if out.Execution == Batch || out.Execution == CoPartitioned {
 		digests = digest.Grouped(s, out.Matches, digest.Window(cfg.DigestWindow))
 	} else {
 		digests = digest.Tumbling(s, out.Matches, digest.Window(cfg.DigestWindow))
