@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -215,6 +217,32 @@ func trialmatchCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// trialmatchPeakHeap samples the live heap (the bytes of heap objects,
+// runtime/metrics) every 10 ms until the returned func is called, keeping
+// the largest value seen in *peak.
+func trialmatchPeakHeap(peak *uint64) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > *peak {
+				*peak = v
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 // BenchmarkTrialmatchPipeline runs the bounded trialmatch pipeline over
 // Kafka on in-process Prism (trialflow: trialmatch.FromKafka with the
 // default Config) next to the same pipeline written the naive Beam way
@@ -233,7 +261,7 @@ func BenchmarkTrialmatchPipeline(b *testing.B) {
 	f := trialmatchSetup(b)
 	b.Logf("%d patients: %d facts (%.1f MB framed), %d trials, %d regulatory events",
 		trialmatchPatients(), f.produced.Facts, float64(f.produced.FactBytes)/1e6, f.produced.Trials, f.produced.Regulatory)
-	for _, name := range []string{"trialflow", "naive", "floor"} {
+	for _, name := range trialmatchVariants {
 		b.Run(name, func(b *testing.B) { trialmatchRun(b, f, name) })
 	}
 	f.mu.Lock()
@@ -242,6 +270,11 @@ func BenchmarkTrialmatchPipeline(b *testing.B) {
 		b.Errorf("trialflow and naive disagree: %d and %d active matches", len(tf), len(nv))
 	}
 }
+
+// trialmatchVariants are the pipelines BenchmarkTrialmatchPipeline runs:
+// trialflow's default (co-partitioned), its shuffle execution, the naive
+// pipeline, and two floors: read+decode, and read+decode+shuffle.
+var trialmatchVariants = []string{"trialflow", "shuffle", "naive", "floor-decode", "floor-shuffle"}
 
 // trialmatchGCPercent is the garbage collector's target both pipelines
 // run with unless GOGC is set: the one cmd/trialflow sets, so that the
@@ -259,6 +292,7 @@ func trialmatchRun(b *testing.B, f *trialmatchFixture, name string) {
 	var (
 		elapsed, cpu time.Duration
 		topic        string
+		peak         uint64
 	)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -277,23 +311,31 @@ func trialmatchRun(b *testing.B, f *trialmatchFixture, name string) {
 				Brokers: brokers, RegistryURL: registryURL,
 				Topics: trialmatch.Topics{Approved: topic, DeadLetters: topic + ".dead"},
 			})
+		case "shuffle":
+			trialmatch.FromKafka(s, trialmatch.KafkaConfig{
+				Brokers: brokers, RegistryURL: registryURL,
+				Topics:   trialmatch.Topics{Approved: topic, DeadLetters: topic + ".dead"},
+				Pipeline: trialmatch.Config{Execution: trialmatch.Batch},
+			})
 		case "naive":
 			naive.FromKafka(s, naive.KafkaConfig{Brokers: brokers, RegistryURL: registryURL, Topics: naive.Topics{Approved: topic}})
-		case "floor":
-			buildFloor(s, brokers, registryURL)
+		case "floor-decode", "floor-shuffle":
+			buildFloor(s, brokers, registryURL, name == "floor-shuffle")
 		}
 		b.StartTimer()
 		start, cpu0 := time.Now(), trialmatchCPU()
+		stopPeak := trialmatchPeakHeap(&peak)
 		// The Prism job server lives as long as its context: one per run.
 		runCtx, cancel := context.WithCancel(ctx)
 		res, err := runners.Run(runCtx, p, runners.WithoutWebUI())
 		elapsed += time.Since(start)
 		cpu += trialmatchCPU() - cpu0
+		stopPeak()
 		cancel()
 		if err != nil {
 			b.Fatal(err)
 		}
-		if name == "floor" {
+		if strings.HasPrefix(name, "floor") {
 			facts, dead := floorCounted(res)
 			if facts+dead != int64(f.produced.Facts) || facts == 0 {
 				b.Fatalf("floor: %d facts counted + %d rejected, want %d produced", facts, dead, f.produced.Facts)
@@ -304,7 +346,9 @@ func trialmatchRun(b *testing.B, f *trialmatchFixture, name string) {
 	facts := float64(f.produced.Facts) * float64(b.N)
 	b.ReportMetric(facts/elapsed.Seconds(), "facts/s")
 	b.ReportMetric(float64(f.produced.FactBytes)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
-	if name == "floor" {
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(peak)/1e6, "peak-heap-MB")
+	if strings.HasPrefix(name, "floor") {
 		return // no output: its counts were checked above
 	}
 

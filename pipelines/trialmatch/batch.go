@@ -77,6 +77,11 @@ type shardBatchFn struct {
 	// GOMAXPROCS. Prism hands a stage all its keys in one bundle, so without
 	// this one core would do the whole match stage.
 	Workers int
+	// Groups is how many replays the patients of one element are split
+	// into (0: one per worker); the workers take them in turn. A replay's
+	// cost grows faster than its patients (it re-judges all of them at
+	// every table change), so a large partition is better cut finer.
+	Groups int
 
 	engs []*engine
 }
@@ -106,7 +111,9 @@ type stamped struct {
 // worker goes on.
 type replay struct {
 	byTick map[int64][]item
-	send   func(part)
+	// memo is shared by the replays of one element (see shardCache.memo).
+	memo *tableMemo
+	send func(part)
 	// dead is the bundle's dead-letter emitter: the engine calls it only
 	// from held metric updates, which the bundle's goroutine runs.
 	dead func(deadletter.Record)
@@ -140,6 +147,7 @@ func (r *replay) run(ctx context.Context, eng *engine, label string) {
 		wall         = time.Now().UTC()
 		cur          part
 	)
+	c.memo = r.memo
 	publish := func(q *request, a schemas.ApprovedPatient) {
 		cur.out = append(cur.out, stamped{beam.EventTime(q.tick), a})
 	}
@@ -251,9 +259,14 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 
 // newReplays returns one empty replay per worker.
 func (f *shardBatchFn) newReplays() []*replay {
-	parts := make([]*replay, len(f.engs))
+	n := f.Groups
+	if n <= 0 {
+		n = len(f.engs)
+	}
+	parts := make([]*replay, n)
+	memo := &tableMemo{}
 	for i := range parts {
-		parts[i] = &replay{byTick: map[int64][]item{}}
+		parts[i] = &replay{byTick: map[int64][]item{}, memo: memo}
 	}
 	return parts
 }
@@ -282,14 +295,21 @@ func (f *shardBatchFn) addFacts(parts []*replay, fs []schemas.PatientFact) {
 // and metrics, passes on what they have finished.
 func (f *shardBatchFn) replayAll(ctx context.Context, label string, parts []*replay, emit func(stamped),
 	dead func(deadletter.Record), folded func(int64)) error {
-	parts2 := make(chan part, 4*len(parts))
-	var wg sync.WaitGroup
-	for i, r := range parts {
+	parts2 := make(chan part, 4*len(f.engs))
+	todo := make(chan *replay, len(parts))
+	for _, r := range parts {
 		r.send, r.dead = func(p part) { parts2 <- p }, dead
+		todo <- r
+	}
+	close(todo)
+	var wg sync.WaitGroup
+	for _, eng := range f.engs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.run(ctx, f.engs[i], label)
+			for r := range todo {
+				r.run(ctx, eng, label)
+			}
 		}()
 	}
 	go func() {

@@ -511,6 +511,9 @@ func (f *coMatchFn) toShuffle(ctx context.Context, facts []schemas.PatientFact, 
 	return keys.FinishBundle(ctx, emit, dead)
 }
 
+// coGroups is how many replays a partition's patients are split into.
+const coGroups = 16
+
 // newRun names a pipeline's co-partitioned hand-off.
 func newRun() string {
 	var b [8]byte
@@ -541,7 +544,7 @@ func buildCoPartitioned(s beam.Scope, src coSource, ranges []kafkaio.PartitionRa
 		beam.ParDo(cs, &coReplicatePlanFn{Partitions: n}, plan),
 		join.Replicate(cs.Scope("BroadcastOpenTrials"), decisions, int(n))))
 	matches, matchDead, folded, fallback, marks := beam.ParDo5(cs.Scope("PatientViewMatchDecide"), &coMatchFn{
-		Replay: shardBatchFn{TickMillis: cfg.Tick.Milliseconds()},
+		Replay: shardBatchFn{TickMillis: cfg.Tick.Milliseconds(), Groups: coGroups},
 		Source: src, Ranges: ranges, Shards: cfg.Shards, Snapshot: snap, Reconcile: reconcile,
 	}, in)
 

@@ -135,8 +135,16 @@ type shardCache struct {
 	tableKey string
 	// changed holds the protocols whose decision the last fold changed.
 	changed map[string]bool
-	// keys are the keys of patients, sorted; nil until asked for.
-	keys []string
+	// decisions counts the open-trial changes folded in; with memo (set by
+	// the batch replay, whose replays of one element all fold the same
+	// changes in the same order) it names the table's state, and the
+	// fingerprint is computed once per state instead of once per replay.
+	decisions int
+	memo      *tableMemo
+	// keys are the keys of patients, sorted unless unsorted is set; nil
+	// until asked for.
+	keys     []string
+	unsorted bool
 }
 
 // sortedKeys returns the keys of c.patients in order.
@@ -146,13 +154,41 @@ func (c *shardCache) sortedKeys() []string {
 		for k := range c.patients {
 			c.keys = append(c.keys, k)
 		}
+		c.unsorted = true
+	}
+	if c.unsorted {
 		sort.Strings(c.keys)
+		c.unsorted = false
 	}
 	return c.keys
 }
 
+// tableMemo holds the fingerprints of the table states replays share, by
+// the number of changes folded in.
+type tableMemo struct {
+	mu   sync.Mutex
+	keys map[int]string
+}
+
+func (m *tableMemo) key(n int, compute func() string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if k, ok := m.keys[n]; ok {
+		return k
+	}
+	if m.keys == nil {
+		m.keys = map[int]string{}
+	}
+	k := compute()
+	m.keys[n] = k
+	return k
+}
+
 // fingerprint sets tableKey from table.
-func (c *shardCache) fingerprint() {
+func (c *shardCache) fingerprint() { c.tableKey = c.fingerprintOf() }
+
+// fingerprintOf fingerprints table.
+func (c *shardCache) fingerprintOf() string {
 	protocols := make([]string, 0, len(c.table))
 	for p := range c.table {
 		protocols = append(protocols, p)
@@ -173,7 +209,7 @@ func (c *shardCache) fingerprint() {
 		b, _ := json.Marshal(d) // a Decision always encodes
 		fmt.Fprintf(h, "%s %d\n", b, n)
 	}
-	c.tableKey = fmt.Sprintf("%x", h.Sum(nil)[:16])
+	return fmt.Sprintf("%x", h.Sum(nil)[:16])
 }
 
 func newShardFn(tick time.Duration) *shardFn {
@@ -436,6 +472,7 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 				c.changed[d.ProtocolNo] = true
 			}
 			c.table[d.ProtocolNo] = d
+			c.decisions++
 			tableChanged = true
 		case kindFact:
 			fact := ev.fact
@@ -445,8 +482,10 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 				p = &patient{}
 				c.patients[k] = p
 				if c.keys != nil {
-					i, _ := slices.BinarySearch(c.keys, k)
-					c.keys = slices.Insert(c.keys, i, k)
+					// Sorted when next asked for: inserting in order
+					// costs a copy of the keys per new patient.
+					c.keys = append(c.keys, k)
+					c.unsorted = true
 				}
 			}
 			viewIn++
@@ -472,7 +511,11 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 		}
 	}
 	if tableChanged {
-		c.fingerprint()
+		if c.memo != nil {
+			c.tableKey = c.memo.key(c.decisions, c.fingerprintOf)
+		} else {
+			c.fingerprint()
+		}
 	}
 	return dirty, tableChanged, nFolded, nil
 }
