@@ -35,10 +35,18 @@ const MetricsNamespace = "deadletter"
 // Counter returns the Beam counter of dead letters with code.
 func Counter(code Code) beam.Counter { return beam.NewCounter(MetricsNamespace, string(code)) }
 
-// Emit counts r under its reason code and emits it: the one call a DoFn
-// makes to reject a record.
+// StageMetricsNamespace is the Beam metrics namespace of dead-letter
+// counters by stage: each is named "<stage>/<reason code>", the stage
+// being the Record's (a runner names the step that counted otherwise,
+// Prism with an internal id such as "e14").
+const StageMetricsNamespace = "deadletter.stage"
+
+// Emit counts r under its reason code (MetricsNamespace) and under its
+// stage and reason code (StageMetricsNamespace), and emits it: the one call
+// a DoFn makes to reject a record.
 func Emit(ctx context.Context, emit func(Record), r Record) {
 	beam.NewCounter(MetricsNamespace, r.ReasonCode).Inc(ctx, 1)
+	beam.NewCounter(StageMetricsNamespace, r.Stage+"/"+r.ReasonCode).Inc(ctx, 1)
 	emit(r)
 }
 

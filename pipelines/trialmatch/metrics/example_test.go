@@ -51,7 +51,7 @@ func ExampleSummary_WriteTable() {
 	var res beam.PipelineResult = fakeResult{}
 	metrics.Summarize(res).WriteTable(os.Stdout)
 	// Output:
-	// stage  in  out  dead letters  matches  retractions  latency n  mean ms  min ms  max ms
+	// stage  in  out  dead letters  matches  retractions
 }
 
 // fakeResult is a job result without metrics.

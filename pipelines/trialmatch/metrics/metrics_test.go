@@ -42,7 +42,7 @@ func (fn *countingFn) ProcessElement(ctx context.Context, a schemas.ApprovedPati
 	fn.st.In(ctx, 1)
 	if a.Tenant == "" {
 		fn.st.DeadLetter(ctx, "invalid_record")
-		beam.NewCounter(DeadLetterNamespace, "invalid_record").Inc(ctx, 1) // as deadletter.Emit does
+		beam.NewCounter(DeadLetterNamespace, "test.emit/invalid_record").Inc(ctx, 1) // as deadletter.Emit does
 		return
 	}
 	fn.st.Out(ctx, 1)
@@ -104,6 +104,15 @@ func TestSummarizeAndServe(t *testing.T) {
 	}
 	if dl != 4 { // 2 from the stage, 2 from the deadletter namespace
 		t.Errorf("dead letters %+v, want 4 invalid_record", sum.DeadLetters)
+	}
+	// deadletter.Emit's are reported under the stage the records name,
+	// not the runner's id of the step.
+	named := false
+	for _, d := range sum.DeadLetters {
+		named = named || (d.Stage == "test.emit" && d.Count == 2)
+	}
+	if !named {
+		t.Errorf("dead letters %+v, want 2 of stage test.emit", sum.DeadLetters)
 	}
 	var buf bytes.Buffer
 	if err := sum.WriteTable(&buf); err != nil {

@@ -12,9 +12,14 @@ import (
 )
 
 // DeadLetterNamespace is the Beam namespace of the counters of
-// transforms/deadletter.Emit (one counter per reason code); Summarize
-// reports them as dead letters of the step that emitted them.
-const DeadLetterNamespace = "deadletter"
+// transforms/deadletter.Emit by stage (deadletter.StageMetricsNamespace:
+// one counter per "<stage>/<reason code>"); Summarize reports them as dead
+// letters of that stage.
+const DeadLetterNamespace = "deadletter.stage"
+
+// deadLetterCodes is deadletter.Emit's namespace of counters by reason
+// code only, which the by-stage counters repeat.
+const deadLetterCodes = "deadletter"
 
 // Summary is the Beam metrics of a finished job, by stage.
 type Summary struct {
@@ -113,7 +118,11 @@ func FromResults(r beammetrics.Results) Summary {
 				continue
 			}
 		case DeadLetterNamespace:
-			dead[[2]string{c.Transform(), c.Name()}] += v
+			if i := strings.LastIndex(c.Name(), "/"); i > 0 {
+				dead[[2]string{c.Name()[:i], c.Name()[i+1:]}] += v
+				continue
+			}
+		case deadLetterCodes:
 			continue
 		}
 		other[[2]string{c.Namespace(), c.Name()}] += v
@@ -174,20 +183,42 @@ func (s Summary) Stage(name string) (StageSummary, bool) {
 	return StageSummary{}, false
 }
 
+// WithoutLatency returns s without its latency distributions, for a run
+// where event-to-match latency measures nothing about the pipeline (a
+// bounded replay of history measures the age of the data).
+func (s Summary) WithoutLatency() Summary {
+	s.Stages = append([]StageSummary(nil), s.Stages...)
+	for i := range s.Stages {
+		s.Stages[i].Latency = LatencySummary{}
+	}
+	return s
+}
+
 // WriteTable prints the summary as aligned text tables: one row per stage
-// (records in and out, dead letters, matches, retractions, latency count,
-// mean, min and max), then dead letters by stage and reason, then other
-// counters.
+// (records in and out, dead letters, matches, retractions and, when some
+// stage has latency samples, latency count, mean, min and max), then dead
+// letters by stage and reason, then other counters.
 func (s Summary) WriteTable(w io.Writer) error {
+	withLatency := false
+	for _, st := range s.Stages {
+		withLatency = withLatency || st.Latency.Count > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stage\tin\tout\tdead letters\tmatches\tretractions\tlatency n\tmean ms\tmin ms\tmax ms\t")
+	if withLatency {
+		fmt.Fprintln(tw, "stage\tin\tout\tdead letters\tmatches\tretractions\tlatency n\tmean ms\tmin ms\tmax ms\t")
+	} else {
+		fmt.Fprintln(tw, "stage\tin\tout\tdead letters\tmatches\tretractions\t")
+	}
 	for _, st := range s.Stages {
 		l := st.Latency
-		lat := "-\t-\t-\t-"
-		if l.Count > 0 {
-			lat = fmt.Sprintf("%d\t%.1f\t%d\t%d", l.Count, l.MeanMs(), l.MinMs, l.MaxMs)
+		lat := ""
+		if withLatency {
+			lat = "-\t-\t-\t-\t"
+			if l.Count > 0 {
+				lat = fmt.Sprintf("%d\t%.1f\t%d\t%d\t", l.Count, l.MeanMs(), l.MinMs, l.MaxMs)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t\n", st.Stage, st.In, st.Out, st.DeadLetters, st.Matches, st.Retractions, lat)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", st.Stage, st.In, st.Out, st.DeadLetters, st.Matches, st.Retractions, lat)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("metrics: writing summary table: %w", err)
