@@ -57,7 +57,7 @@ func demo(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	fs.DurationVar(&o.Tick, "tick", 10*time.Minute, "event-time granularity of the match stage")
 	fs.IntVar(&o.Corrupt, "corrupt", 9, "undecodable facts to inject, to show dead letters")
 	fs.Uint64Var(&o.Seed, "seed", 42, "data set seed")
-	fs.Var(&o.Execution, "execution", "how stateful stages run: auto (batch, the input being bounded), streaming (state and timers) or batch")
+	fs.Var(&o.Execution, "execution", "how stateful stages run: auto (co-partitioned, the input being bounded), co-partitioned (one stage per patient_facts partition, falling back to batch when the topic is not partitioned by patient), batch (facts shuffled by patient shard) or streaming (state and timers)")
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the pipeline run (in-process Prism and workers) to this file")
 	verbose := fs.Bool("verbose", false, "keep the runner's informational log lines")
 	fs.StringVar(&o.Out, "out", "out/demo", "directory for the Parquet history and the per-tenant digests (replaced on each run)")

@@ -126,7 +126,7 @@ func matchCmd(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	digestWindow := fs.Duration("digest-window", time.Hour, "tumbling event-time window of the digests")
 	maxRecordBytes := fs.Int("max-record-bytes", 1<<20, "largest input record taken (key, value and headers); larger ones are dead letters (record_too_large); negative: no limit")
 	var execution trialmatch.Execution
-	fs.Var(&execution, "execution", "how stateful stages run: auto (batch when bounded), streaming (state and timers) or batch (bounded only)")
+	fs.Var(&execution, "execution", "how stateful stages run: auto (co-partitioned when bounded, else streaming), co-partitioned (bounded only: one stage per patient_facts partition, falling back to batch when the topic is not partitioned by patient), batch (bounded only: facts shuffled by patient shard) or streaming (state and timers)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (in-process runner and workers) to this file")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464); live with in-process workers")
 	sec := addClientSecurityFlags(fs)
