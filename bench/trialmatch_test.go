@@ -65,6 +65,15 @@ func trialmatchPatients() int {
 	return 20000
 }
 
+// trialmatchTrials is the number of trials: TRIALMATCH_BENCH_TRIALS, or
+// the generator's default (48).
+func trialmatchTrials() int {
+	if n, err := strconv.Atoi(os.Getenv("TRIALMATCH_BENCH_TRIALS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
+}
+
 func trialmatchSetup(b *testing.B) *trialmatchFixture {
 	b.Helper()
 	trialmatchOnce.Do(func() {
@@ -88,6 +97,9 @@ func trialmatchFill() (*trialmatchFixture, error) {
 	}
 	c := synth.DefaultConfig()
 	c.Patients = trialmatchPatients()
+	if n := trialmatchTrials(); n > 0 {
+		c.Trials = n
+	}
 	d := synth.Generate(c)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(st.Bootstrap()...), kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {

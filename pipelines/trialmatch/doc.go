@@ -80,11 +80,22 @@
 // patients of successive ticks wait, as copies of their profiles, until the
 // catalog changes (a table change or a new day), are then evaluated in one
 // vectorised batch and applied to their ledgers tick by tick, which
-// publishes what judging each tick alone would. FromKafka picks Batch when it reads bounded, and
-// then reads patient_facts with kafkaio.ReadBatches, decoding and keying a
-// whole fetch in one stage (one runner element per fetch, not per record). Batch outputs
-// leave global-window groups, so event-time windows downstream would see
-// them as late: Sinks computes digests with digest.Grouped after Batch.
+// publishes what judging each tick alone would. Batch over Kafka reads
+// patient_facts with kafkaio.ReadBatches, decoding and keying a whole fetch
+// in one stage (one runner element per fetch, not per record); every fact
+// then crosses the runner once, in the GroupByKey by shard (the shuffle).
+//
+// FromKafka's default for bounded input is the CoPartitioned execution
+// (copartition.go): patient_facts is keyed by patient id and produced with
+// Kafka's default partitioner, so each partition holds every fact of its
+// patients, and one stage per partition reads it (kafkaio.ReadRange),
+// decodes, replays as Batch does and reconciles every match key of its
+// patients; no fact crosses the runner. Placement is checked record by
+// record before any verdict (key = patient id, murmur2 of the key = the
+// partition); one misplaced fact sends the whole run to the Batch stages,
+// with a log line naming it. Batch and CoPartitioned outputs leave
+// global-window groups, so event-time windows downstream would see them as
+// late: Sinks computes digests with digest.Grouped after them.
 //
 // Late data: an event behind the ticks already processed is folded at the
 // next tick that fires (the fold is order independent, so profiles stay
