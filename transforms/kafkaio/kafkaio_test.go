@@ -3,6 +3,7 @@ package kafkaio_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -19,7 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ptest.MainWithDefault(m, "prism")
+	code := ptest.MainRetWithDefault(m, "prism")
+	stopApacheKafka()
+	os.Exit(code)
 }
 
 func init() {
@@ -38,6 +41,11 @@ func describe(r kafkaio.Record) string {
 
 func newCluster(t *testing.T, partitions int32, topics ...string) []string {
 	t.Helper()
+	if apacheEnabled() {
+		addr := apacheBroker(t)
+		resetTopics(t, addr, partitions, topics...)
+		return []string{addr}
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
 	if err != nil {
 		t.Fatal(err)
