@@ -191,3 +191,22 @@ func Diff(a, b []string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+type tagFn struct {
+	Tag string
+}
+
+func (f *tagFn) ProcessElement(v string) string { return f.Tag + " | " + v }
+
+func init() { register.DoFn1x1[string, string](&tagFn{}) }
+
+// Tagged prefixes each PCollection<string> of cols with its tag and
+// flattens them, so several outputs of one pipeline are compared at once.
+// cols alternates tag (string) and PCollection.
+func Tagged(s beam.Scope, cols ...any) beam.PCollection {
+	var out []beam.PCollection
+	for i := 0; i+1 < len(cols); i += 2 {
+		out = append(out, beam.ParDo(s, &tagFn{Tag: cols[i].(string)}, cols[i+1].(beam.PCollection)))
+	}
+	return beam.Flatten(s, out...)
+}
