@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1x
 BENCH     ?= .
 
-.PHONY: all build test lint vet fmt bench fuzz demo clean soak
+.PHONY: all build test lint vet fmt bench fuzz demo clean soak test-flink test-kafka
 
 all: build
 
@@ -18,6 +18,20 @@ build:
 # What CI runs (.ci/run): formatting and vet, then every test.
 test: lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# On Beam's Flink job server with an embedded Flink (runners/flink), each
+# pipeline's output compared with Prism's. Needs java 17+ and mvn; the jars
+# come through mvn into ~/.m2 on first use. TRIALFLOW_FLINK_PARALLELISM=2
+# for parallelism 2.
+FLINK_PKGS ?= ./runners/flink/... ./transforms/join/
+test-flink:
+	$(GO) test -tags flink -timeout 30m -run '^Test(Flink|Smoke)' $(FLINK_PKGS)
+
+# The kafkaio tests on a real Apache Kafka 4.x broker in KRaft mode
+# (runners/apachekafka) instead of kfake. Needs java 17+ and mvn.
+KAFKA_TESTS ?= ^Test(ReadBoundedPrism|ReadBoundedDirect|ReadBatchesPrism|ReadStartLatestAndAtTime|WriteRoundTripPrism|WriteTransactionalPrism|ReadUnboundedPicksUpNewPartitionPrism|ReadRestartFromCommittedOffsetsPrism|IdlePartitionDoesNotHoldWatermarkPrism)$$
+test-kafka:
+	TRIALFLOW_KAFKA=apache $(GO) test -count=1 -timeout 20m -run '$(KAFKA_TESTS)' ./transforms/kafkaio/
 
 lint: fmt vet
 
