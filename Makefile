@@ -23,7 +23,7 @@ test: lint
 # pipeline's output compared with Prism's. Needs java 17+ and mvn; the jars
 # come through mvn into ~/.m2 on first use. TRIALFLOW_FLINK_PARALLELISM=2
 # for parallelism 2.
-FLINK_PKGS ?= ./runners/flink/... ./transforms/join/
+FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
 test-flink:
 	$(GO) test -tags flink -timeout 30m -run '^Test(Flink|Smoke)' $(FLINK_PKGS)
 

@@ -29,8 +29,14 @@ func TestMain(m *testing.M) {
 	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
 		panic(err)
 	}
-	ptest.MainWithDefault(m, "prism")
+	code := ptest.MainRetWithDefault(m, "prism")
+	afterTests()
+	os.Exit(code)
 }
+
+// afterTests runs once the tests are done (the flink build tag stops its
+// job server there).
+var afterTests = func() {}
 
 // testConfig spans 20 s of event time (three Q8 windows).
 var testConfig = Config{NumEvents: 20000, Seed: 42, EventsPerSecond: 1000}
