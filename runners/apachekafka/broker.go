@@ -125,6 +125,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
+// Pid is the broker's java process id.
+func (b *Broker) Pid() int { return b.proc.Pid() }
+
 // Log returns the end of the broker's log, for test failures.
 func (b *Broker) Log() string { return logTail(filepath.Join(b.Dir, "kafka.log")) }
 

@@ -101,6 +101,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	overlay, err := loopbackOverlay(ctx, cp)
+	if err != nil {
+		return nil, err
+	}
+	cp = overlay + string(os.PathListSeparator) + cp
 	s := &Server{Config: cfg, Dir: cfg.Dir}
 	if s.Dir == "" {
 		if s.Dir, err = os.MkdirTemp("", "trialflow-flink-"); err != nil {

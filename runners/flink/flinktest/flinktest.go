@@ -45,6 +45,13 @@ func Endpoint(t testing.TB) string {
 	return shared.s.Endpoint
 }
 
+// Pid is the shared job server's java process id, starting it on first use.
+func Pid(t testing.TB) int {
+	t.Helper()
+	Endpoint(t)
+	return shared.s.Pid()
+}
+
 // Stop stops the shared job server, if it was started.
 func Stop() {
 	if shared.s != nil {
