@@ -19,7 +19,7 @@ func init() {
 
 func flinkUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	port := fs.Int("port", 0, "Job API port on 127.0.0.1 (0: a free one)")
-	parallelism := fs.Int("parallelism", 1, "Flink's default parallelism")
+	parallelism := fs.Int("flink-parallelism", 1, "Flink's default parallelism (Beam's own --parallelism is another flag)")
 	heap := fs.String("heap", "2g", "JVM maximum heap of the job server and its embedded Flink")
 	beamVersion := fs.String("beam-version", flink.DefaultBeamVersion, "Beam release of the Java Flink runner")
 	flinkVersion := fs.String("flink-version", flink.DefaultFlinkVersion, "Flink minor version of the runner artifact")
