@@ -30,7 +30,7 @@ func apacheEnabled() bool { return os.Getenv("TRIALFLOW_KAFKA") == "apache" }
 
 // apacheBroker returns the shared broker's address, starting it on first use.
 // Without java or mvn the test skips, except in CI (CI=true) where it fails.
-func apacheBroker(t *testing.T) string {
+func apacheBroker(t testing.TB) string {
 	t.Helper()
 	apache.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
@@ -54,7 +54,7 @@ func stopApacheKafka() {
 
 // resetTopics deletes every topic and group on the broker, then creates
 // topics with the given partition count.
-func resetTopics(t *testing.T, addr string, partitions int32, topics ...string) {
+func resetTopics(t testing.TB, addr string, partitions int32, topics ...string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {

@@ -40,7 +40,7 @@ func describe(r kafkaio.Record) string {
 		r.Key, r.Value, r.Timestamp.UnixMilli(), strings.Join(hs, ","))
 }
 
-func newCluster(t *testing.T, partitions int32, topics ...string) []string {
+func newCluster(t testing.TB, partitions int32, topics ...string) []string {
 	t.Helper()
 	if apacheEnabled() {
 		addr := apacheBroker(t)
