@@ -8,7 +8,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 1x
 BENCH     ?= .
 
-.PHONY: all build test lint vet fmt bench fuzz demo clean soak
+.PHONY: all build test lint vet fmt bench fuzz demo clean soak test-flink test-kafka
 
 all: build
 
@@ -18,6 +18,27 @@ build:
 # What CI runs (.ci/run): formatting and vet, then every test.
 test: lint
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+# On Beam's Flink job server with an embedded Flink (runners/flink), each
+# pipeline's output compared with Prism's: the job server's sockets
+# (loopback only), join.Window and join.TemporalTable, Nexmark Q3/Q8, the
+# bounded trialmatch pipeline over the demo-sized data set, the streaming
+# one's refusal, and the ingest pipeline. Needs a JDK 17+ (java, javac) and
+# mvn; the jars come through mvn into ~/.m2 on first use.
+# TRIALFLOW_FLINK_PARALLELISM=2 for parallelism 2. Left out, as their
+# output differs from Prism's on Flink (docs/runners.md, "What runs where"):
+# TestFlinkIntervalJoin, TestFlinkTemporalJoin, TestFlinkBroadcastAndReplicate.
+FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
+FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink)$$
+test-flink:
+	$(GO) test -tags flink -count=1 -timeout 30m -p 1 -run '$(FLINK_RUN)' $(FLINK_PKGS)
+
+# Every kafkaio test on a real Apache Kafka 4.x broker in KRaft mode
+# (runners/apachekafka) instead of kfake, with the broker's sockets checked
+# (loopback only). Needs java 17+ and mvn.
+KAFKA_TESTS ?= .
+test-kafka:
+	TRIALFLOW_KAFKA=apache $(GO) test -count=1 -timeout 20m -run '$(KAFKA_TESTS)' ./transforms/kafkaio/
 
 lint: fmt vet
 

@@ -82,6 +82,9 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 	if err := Check(c.runner); err != nil {
 		return nil, err
 	}
+	if err := Unsupported(c.runner, p); err != nil {
+		return nil, err
+	}
 	if c.runner == "prism" {
 		DisablePrismSDFSplit()
 	}

@@ -18,7 +18,16 @@ import (
 	"github.com/trialflow/trialflow/transforms/join"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/nexmark")
+// update says whether to rewrite the golden files in testdata/nexmark
+// (-update). In the flink-tagged build Beam's Dataflow runner, linked in
+// through runners, defines -update already; that flag then serves.
+var update = func() func() bool {
+	if f := flag.Lookup("update"); f != nil {
+		return func() bool { v, _ := f.Value.(flag.Getter).Get().(bool); return v }
+	}
+	p := flag.Bool("update", false, "rewrite the golden files in testdata/nexmark")
+	return func() bool { return *p }
+}()
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -29,8 +38,14 @@ func TestMain(m *testing.M) {
 	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
 		panic(err)
 	}
-	ptest.MainWithDefault(m, "prism")
+	code := ptest.MainRetWithDefault(m, "prism")
+	afterTests()
+	os.Exit(code)
 }
+
+// afterTests runs once the tests are done (the flink build tag stops its
+// job server there).
+var afterTests = func() {}
 
 // testConfig spans 20 s of event time (three Q8 windows).
 var testConfig = Config{NumEvents: 20000, Seed: 42, EventsPerSecond: 1000}
@@ -39,7 +54,7 @@ func golden(t *testing.T, name string, got []string) {
 	t.Helper()
 	path := filepath.Join("..", "..", "testdata", "nexmark", name+".golden")
 	text := strings.Join(got, "\n") + "\n"
-	if *update {
+	if update() {
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package join
 import (
 	"flag"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -24,8 +25,14 @@ func TestMain(m *testing.M) {
 	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
 		panic(err)
 	}
-	ptest.MainWithDefault(m, "prism")
+	code := ptest.MainRetWithDefault(m, "prism")
+	afterTests()
+	os.Exit(code)
 }
+
+// afterTests runs once the tests are done (the flink build tag stops its
+// job server there).
+var afterTests = func() {}
 
 func init() {
 	register.Function2x0(stampRow)

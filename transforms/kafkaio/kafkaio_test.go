@@ -3,6 +3,7 @@ package kafkaio_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -19,7 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	ptest.MainWithDefault(m, "prism")
+	code := ptest.MainRetWithDefault(m, "prism")
+	stopApacheKafka()
+	os.Exit(code)
 }
 
 func init() {
@@ -36,8 +40,13 @@ func describe(r kafkaio.Record) string {
 		r.Key, r.Value, r.Timestamp.UnixMilli(), strings.Join(hs, ","))
 }
 
-func newCluster(t *testing.T, partitions int32, topics ...string) []string {
+func newCluster(t testing.TB, partitions int32, topics ...string) []string {
 	t.Helper()
+	if apacheEnabled() {
+		addr := apacheBroker(t)
+		resetTopics(t, addr, partitions, topics...)
+		return []string{addr}
+	}
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
 	if err != nil {
 		t.Fatal(err)
@@ -163,10 +172,46 @@ func TestWriteTransactionalPrism(t *testing.T) {
 		kafkaio.ToTopic("out"), kafkaio.Transactional("trialflow-test"))
 	ptest.RunAndValidate(t, p)
 
+	// A committed transaction's markers reach its partitions after
+	// EndTxn returns (Apache Kafka writes them asynchronously; kfake at
+	// once), and until then the last stable offset stays before the
+	// transaction. The contract is that they arrive, not when.
+	waitStable(t, brokers, "out", 30*time.Second)
 	// Read back with read_committed through Read itself.
 	p, s = beam.NewPipelineWithRoot()
 	passert.Count(s, kafkaio.Read(s, brokers, []string{"out"}, kafkaio.ReadCommittedOnly()), "out", len(want))
 	ptest.RunAndValidate(t, p)
+}
+
+// waitStable waits until every partition of topic has no open transaction:
+// its last stable offset (read_committed end) is its high watermark.
+func waitStable(t *testing.T, brokers []string, topic string, timeout time.Duration) {
+	t.Helper()
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		lso, err1 := adm.ListCommittedOffsets(ctx, topic)
+		hwm, err2 := adm.ListEndOffsets(ctx, topic)
+		stable := err1 == nil && err2 == nil && len(hwm.Offsets()) > 0
+		hwm.Each(func(e kadm.ListedOffset) {
+			l, ok := lso.Lookup(e.Topic, e.Partition)
+			stable = stable && e.Err == nil && ok && l.Err == nil && l.Offset == e.Offset
+		})
+		if stable {
+			t.Logf("%s stable: end offsets %v", topic, hwm.Offsets())
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: last stable offsets %v did not reach the high watermarks %v within %v (errors %v, %v)",
+				topic, lso.Offsets(), hwm.Offsets(), timeout, err1, err2)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestWriteFailsBundleOnProduceError(t *testing.T) {

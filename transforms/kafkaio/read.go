@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -501,15 +502,15 @@ func (fn *readFn) read(ctx context.Context, we *watermarkEstimator, rt *sdf.Lock
 				emptySince = now
 			}
 			if !fn.Unbounded && now.Sub(emptySince) > endGrace {
-				// Nothing arrives for a long while although the log
-				// reaches the end of the range: the rest of the range
-				// was compacted away.
-				if done, err := fn.reachedEnd(ctx, r); err != nil {
+				// Nothing arrives for a long while although the range
+				// is not done: check whether its rest still exists.
+				if gone, err := fn.rangeGone(ctx, r); err != nil {
 					return sdf.StopProcessing(), next, err
-				} else if done {
+				} else if gone {
 					rt.TryClaim(r.End)
 					return sdf.StopProcessing(), next, nil
 				}
+				emptySince = now
 			}
 			if fn.Unbounded {
 				we.idle(now, time.Duration(fn.IdleMillis)*time.Millisecond)
@@ -528,9 +529,28 @@ func (fn *readFn) pollWait() time.Duration {
 	return time.Duration(fn.PollMillis) * time.Millisecond
 }
 
-func (fn *readFn) reachedEnd(ctx context.Context, r Span) (bool, error) {
+// rangeGone reports whether the offsets of r that have not arrived no
+// longer exist: retention deleted them (the log now starts at or after
+// r.End), or the topic is compacted and the offsets were compacted away
+// (its log reaches r.End). On a topic that is not compacted every offset
+// below the log's end exists until retention removes it, so records that
+// are only slow to come (a loaded broker or machine) are waited for: a
+// bounded read used to end its range after endGrace without records
+// whenever the log reached the range's end, which it always does, and so
+// dropped the rest of the range on a slow broker.
+func (fn *readFn) rangeGone(ctx context.Context, r Span) (bool, error) {
+	starts, err := fn.adm.ListStartOffsets(ctx, r.Topic)
+	if err != nil {
+		return false, fmt.Errorf("kafkaio: start offset of %s/%d: %w", r.Topic, r.Partition, err)
+	}
+	if s, ok := starts.Lookup(r.Topic, r.Partition); ok && s.Err == nil && s.Offset >= r.End {
+		return true, nil
+	}
+	compacted, err := fn.compacted(ctx, r.Topic)
+	if err != nil || !compacted {
+		return false, err
+	}
 	var ends kadm.ListedOffsets
-	var err error
 	if fn.ReadCommitted {
 		ends, err = fn.adm.ListCommittedOffsets(ctx, r.Topic)
 	} else {
@@ -541,4 +561,24 @@ func (fn *readFn) reachedEnd(ctx context.Context, r Span) (bool, error) {
 	}
 	e, ok := ends.Lookup(r.Topic, r.Partition)
 	return ok && e.Err == nil && e.Offset >= r.End, nil
+}
+
+// compacted reports whether topic's cleanup.policy includes compact.
+func (fn *readFn) compacted(ctx context.Context, topic string) (bool, error) {
+	rcs, err := fn.adm.DescribeTopicConfigs(ctx, topic)
+	if err == nil {
+		var rc kadm.ResourceConfig
+		if rc, err = rcs.On(topic, nil); err == nil {
+			err = rc.Err
+			for _, c := range rc.Configs {
+				if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
+					return true, nil
+				}
+			}
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("kafkaio: cleanup.policy of %s: %w", topic, err)
+	}
+	return false, nil
 }

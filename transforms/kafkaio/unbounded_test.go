@@ -198,7 +198,10 @@ func waitCommitted(t *testing.T, brokers []string, group string, want map[int32]
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a commit waits for the watermark, which on an idle
+	// partition moves only after the idle timeout (10 s by default), and a
+	// loaded machine with a JVM broker is slow to get there.
+	deadline := time.Now().Add(90 * time.Second)
 	var last kadm.OffsetResponses
 	for time.Now().Before(deadline) {
 		last, err = adm.FetchOffsets(context.Background(), group)

@@ -67,7 +67,8 @@ func TestIdlePartitionDoesNotHoldWatermarkPrism(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Generous for a loaded machine; a passing run takes a few seconds.
+	wctx, wcancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer wcancel()
 	total := 0
 	for total < 60 && wctx.Err() == nil {

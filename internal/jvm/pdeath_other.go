@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package jvm
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}
