@@ -240,3 +240,16 @@ func (p *Process) Stop(grace time.Duration) {
 		<-p.Exited
 	}
 }
+
+// LogTail returns the last 4,000 bytes of the log file at path (empty when
+// it cannot be read), for errors about a JVM that did not come up.
+func LogTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}

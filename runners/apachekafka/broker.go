@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if _, err := os.Stat(filepath.Join(b.Dir, "data", "meta.properties")); err != nil {
 		b.cleanup()
-		return nil, fmt.Errorf("apachekafka: storage format failed:\n%s", logTail(filepath.Join(b.Dir, "format.log")))
+		return nil, fmt.Errorf("apachekafka: storage format failed:\n%s", jvm.LogTail(filepath.Join(b.Dir, "format.log")))
 	}
 	fmt.Fprintf(cfg.Log, "starting Apache Kafka %s (log %s)\n", cfg.Version, filepath.Join(b.Dir, "kafka.log"))
 	b.proc, err = jvm.Start(cp, jvmArgs, "kafka.Kafka", []string{props}, b.Dir, filepath.Join(b.Dir, "kafka.log"))
@@ -129,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 func (b *Broker) Pid() int { return b.proc.Pid() }
 
 // Log returns the end of the broker's log, for test failures.
-func (b *Broker) Log() string { return logTail(filepath.Join(b.Dir, "kafka.log")) }
+func (b *Broker) Log() string { return jvm.LogTail(filepath.Join(b.Dir, "kafka.log")) }
 
 // Stop ends the broker and removes its temp dir if Start made it.
 func (b *Broker) Stop() {
@@ -171,15 +171,4 @@ func serverProperties(port, cport int, dataDir string, partitions int) string {
 		"num.io.threads=2",
 		"",
 	}, "\n")
-}
-
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }

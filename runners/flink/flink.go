@@ -162,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.Endpoint = "127.0.0.1:" + strconv.Itoa(ports[0])
 	if err := jvm.WaitTCP(ctx, s.Endpoint, 3*time.Minute, s.proc.Exited); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("flink: job server did not come up: %w\n%s", err, logTail(log))
+		return nil, fmt.Errorf("flink: job server did not come up: %w\n%s", err, jvm.LogTail(log))
 	}
 	fmt.Fprintf(cfg.Log, "Flink job server ready at %s (parallelism %d)\n", s.Endpoint, cfg.Parallelism)
 	return s, nil
@@ -175,7 +175,7 @@ func (s *Server) Pid() int { return s.proc.Pid() }
 func (s *Server) Exited() <-chan struct{} { return s.proc.Exited }
 
 // Log returns the end of the job server's log, for test failures.
-func (s *Server) Log() string { return logTail(filepath.Join(s.Dir, "job-server.log")) }
+func (s *Server) Log() string { return jvm.LogTail(filepath.Join(s.Dir, "job-server.log")) }
 
 // Stop ends the job server and removes its temp dir if Start made it.
 func (s *Server) Stop() {
@@ -202,17 +202,6 @@ func flinkConf(c Config) string {
 		"taskmanager.host: 127.0.0.1",
 		"",
 	}, "\n")
-}
-
-func logTail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }
 
 // ErrUnavailable wraps the reason a job server cannot be started here
