@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -87,11 +86,7 @@ type shardBatchFn struct {
 }
 
 func (f *shardBatchFn) Setup() {
-	n := f.Workers
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	f.engs = make([]*engine, n)
+	f.engs = make([]*engine, workersOr(f.Workers))
 	cats := newCatalogs()
 	for i := range f.engs {
 		f.engs[i] = newEngine(cats)

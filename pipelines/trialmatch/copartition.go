@@ -220,7 +220,7 @@ func (c *coSource) read(ctx context.Context, dec *avroio.Decoder, r kafkaio.Part
 					continue
 				}
 				fact, err := schemas.DecodePatientFact(body)
-				if err != nil || checkFact(fact) != nil || fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
+				if err != nil || checkFact(fact) != nil || checkFactKeys(fact) != nil {
 					continue
 				}
 				facts[j] = fact
@@ -281,9 +281,7 @@ func (c *coSource) read(ctx context.Context, dec *avroio.Decoder, r kafkaio.Part
 			continue
 		}
 		stageFacts.In(ctx, 1)
-		stageFacts.DeadLetter(ctx, string(deadletter.InvalidRecord))
-		deadletter.Emit(ctx, dead, deadletter.New("trialmatch.KeyFacts",
-			deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)))
+		(&factEventsFn{}).reject(ctx, checkFactKeys(fact), dead)
 	}
 	if dead != nil && valid > 0 {
 		stageFacts.In(ctx, valid)
@@ -454,7 +452,7 @@ func (f *coMatchFn) ProcessElement(ctx context.Context, p int, events func(*Even
 		}
 		beam.NewCounter(metrics.Namespace, "trialmatch/co_partitioned_reread").Inc(ctx, 1)
 	}
-	if len(facts.facts) > 0 || r.End > r.Start {
+	if facts.minTS <= facts.maxTS { // a record was read
 		// The range's first and last offsets, for kafkaio.Commit.
 		marks(mtime.Time(facts.minTS), kafkaio.Batch{Records: []kafkaio.Record{
 			{Topic: r.Topic, Partition: r.Partition, Offset: r.Start, Timestamp: msTime(facts.minTS)},
@@ -462,7 +460,8 @@ func (f *coMatchFn) ProcessElement(ctx context.Context, p int, events func(*Even
 		}})
 	}
 	if plan != "" {
-		return f.toShuffle(ctx, facts.facts, fallback, dead)
+		f.toShuffle(ctx, facts.facts, fallback, dead)
+		return nil
 	}
 	f.Replay.addFacts(parts, facts.facts)
 	label := fmt.Sprintf("partition %s/%d", r.Topic, r.Partition)
@@ -499,16 +498,23 @@ func (f *coMatchFn) ProcessElement(ctx context.Context, p int, events func(*Even
 func clonedKeyed(ks []keyed) []keyed { return append([]keyed(nil), ks...) }
 
 // toShuffle sends a partition's facts to the shuffle execution, keyed by
-// patient shard as its fact source does.
-func (f *coMatchFn) toShuffle(ctx context.Context, facts []schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
-	keys := &factEventsFn{Shards: f.Shards, TickMillis: f.Replay.TickMillis, PerShard: true}
-	keys.StartBundle(ctx, emit, dead)
+// patient shard as its fact source does (appendFactBody per shard). They
+// were counted by ReadFacts.
+func (f *coMatchFn) toShuffle(ctx context.Context, facts []schemas.PatientFact, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) {
+	byShard := map[int][]byte{}
+	var body []byte
 	for i := range facts {
-		if err := keys.add(ctx, &facts[i], nil, emit, dead); err != nil {
-			return err
+		var err error
+		if body, err = facts[i].AppendAvroBody(body[:0]); err != nil {
+			(&factEventsFn{}).reject(ctx, deadletter.Errorf(deadletter.InvalidRecord, "trialmatch: %w", err), dead)
+			continue
 		}
+		shard := shardOf(facts[i].Tenant, facts[i].PatientID, f.Shards)
+		byShard[shard] = appendFactBody(byShard[shard], body)
 	}
-	return keys.FinishBundle(ctx, emit, dead)
+	for shard, b := range byShard {
+		emit(mtime.MinTimestamp, shard, Event{Kind: kindFacts, Data: b})
+	}
 }
 
 // coGroups is how many replays a partition's patients are split into.

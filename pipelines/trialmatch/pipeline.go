@@ -238,8 +238,8 @@ func (f *factEventsFn) reject(ctx context.Context, err error, dead func(deadlett
 // again). A fact it cannot key or encode is a dead letter.
 func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body []byte, emit func(beam.EventTime, int, Event), dead func(deadletter.Record)) error {
 	stageFacts.In(ctx, 1)
-	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
-		f.reject(ctx, deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID), dead)
+	if err := checkFactKeys(fact); err != nil {
+		f.reject(ctx, err, dead)
 		return nil
 	}
 	shard := shardOf(fact.Tenant, fact.PatientID, f.Shards)
@@ -264,6 +264,15 @@ func (f *factEventsFn) add(ctx context.Context, fact *schemas.PatientFact, body 
 	stageFacts.Out(ctx, 1)
 	k := shardTick{shard: shard, tick: tickOf(ev.TS, f.TickMillis)}
 	f.batch[k] = append(f.batch[k], ev)
+	return nil
+}
+
+// checkFactKeys checks that a fact names what keys it: its tenant, patient
+// and fact id.
+func checkFactKeys(fact *schemas.PatientFact) error {
+	if fact.Tenant == "" || fact.PatientID == "" || fact.FactID == "" {
+		return deadletter.Errorf(deadletter.InvalidRecord, "patient fact %q lacks tenant, patient_id or fact_id", fact.FactID)
+	}
 	return nil
 }
 
