@@ -32,9 +32,10 @@ import (
 // patient is in the partition the hash of its id names: the input is
 // already partitioned by the key the fold needs, as Kafka Streams assumes
 // of a co-partitioned topic and Flink's reinterpretAsKeyedStream declares.
-// Each partition then gets one stage that reads it, decodes, folds, judges,
-// decides and reconciles with what approved_patients holds; no fact crosses
-// the runner, only records to publish and dead letters leave it.
+// Each partition is then read, decoded, folded, judged, decided and
+// reconciled with what approved_patients holds without any fact crossing
+// the runner: only a status per partition, records to publish and dead
+// letters do.
 //
 // The claim is checked record by record before a verdict is taken: every
 // fact's key must be its patient id and must hash (murmur2, as the Java

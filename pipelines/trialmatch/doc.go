@@ -88,12 +88,13 @@
 // FromKafka's default for bounded input is the CoPartitioned execution
 // (copartition.go): patient_facts is keyed by patient id and produced with
 // Kafka's default partitioner, so each partition holds every fact of its
-// patients, and one stage per partition reads it (kafkaio.ReadRange),
-// decodes, replays as Batch does and reconciles every match key of its
-// patients; no fact crosses the runner. Placement is checked record by
-// record before any verdict (key = patient id, murmur2 of the key = the
-// partition); one misplaced fact sends the whole run to the Batch stages,
-// with a log line naming it. Batch and CoPartitioned outputs leave
+// patients. Per partition, one step reads it (kafkaio.ReadRange), decodes
+// it and checks placement record by record (key = patient id, murmur2 of
+// the key = the partition); after a plan made of every partition's check,
+// a second step replays the facts as Batch does (handed over in the
+// worker's memory) and reconciles every match key of its patients. No fact
+// crosses the runner. One misplaced fact sends the whole run to the Batch
+// stages, with a log line naming it. Batch and CoPartitioned outputs leave
 // global-window groups, so event-time windows downstream would see them as
 // late: Sinks computes digests with digest.Grouped after them.
 //

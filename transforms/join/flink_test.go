@@ -112,6 +112,20 @@ func sideRows(s beam.Scope, rows []sideRow) beam.PCollection {
 	return beam.ParDo(s, stampSide, beam.CreateList(s, rows))
 }
 
+// checkBoundedOutput fails a join's tagged output over bounded input that
+// is empty or has late rows.
+func checkBoundedOutput(t *testing.T, got []string) {
+	t.Helper()
+	for _, g := range got {
+		if strings.HasPrefix(g, "late") {
+			t.Errorf("late output from a bounded input: %s", g)
+		}
+	}
+	if len(got) == 0 {
+		t.Error("no output")
+	}
+}
+
 func TestFlinkIntervalJoinBounded(t *testing.T) {
 	got := flinktest.Compare(t, func(s beam.Scope) beam.PCollection {
 		in := sideRows(s, []sideRow{
@@ -125,14 +139,7 @@ func TestFlinkIntervalJoinBounded(t *testing.T) {
 		return flinktest.Tagged(s, "inner", strs(s, fmtPair, inner), "late", strs(s, fmtLate, late),
 			"left", strs(s, fmtPair, outer))
 	})
-	for _, g := range got {
-		if strings.HasPrefix(g, "late") {
-			t.Errorf("late output from a bounded input: %s", g)
-		}
-	}
-	if len(got) == 0 {
-		t.Error("no output")
-	}
+	checkBoundedOutput(t, got)
 }
 
 func TestFlinkTemporalJoinBounded(t *testing.T) {
@@ -150,14 +157,7 @@ func TestFlinkTemporalJoinBounded(t *testing.T) {
 		return flinktest.Tagged(s, "inner", strs(s, fmtPair, inner), "late", strs(s, fmtLate, late),
 			"left", strs(s, fmtPair, outer))
 	})
-	for _, g := range got {
-		if strings.HasPrefix(g, "late") {
-			t.Errorf("late output from a bounded input: %s", g)
-		}
-	}
-	if len(got) == 0 {
-		t.Error("no output")
-	}
+	checkBoundedOutput(t, got)
 }
 
 // TestFlinkReplicate: join.Replicate (a stateless KV<int, T> fan-out)
