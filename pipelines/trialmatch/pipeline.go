@@ -77,7 +77,8 @@ const (
 	// patient_facts record is keyed by its patient id and sits in the
 	// partition Kafka's default partitioner gives that key (checked record
 	// by record), each partition is read, folded, judged, decided and
-	// reconciled inside one stage, and no fact crosses the runner;
+	// reconciled with its facts handed over in the worker's memory, and no
+	// fact crosses the runner;
 	// otherwise the run falls back to Batch, with a log line that says why
 	// (copartition.go). Build, which is given PCollections rather than a
 	// topic, runs it as Batch.
