@@ -29,6 +29,11 @@
 // of one partition per fetch instead, so runner per-element costs are paid
 // per batch.
 //
+// Outside a transform, ListRanges lists a topic's partitions with their
+// earliest and end offsets, and ReadRange reads one of them within a DoFn:
+// for a stage fused around a partition of a topic already partitioned by
+// the key it needs (trialmatch's co-partitioned execution).
+//
 // Bounded reads without a consumer group also run on the direct runner
 // (which has no watermark estimators); unbounded reads and committing reads
 // need a portable runner such as Prism, Flink or Dataflow.
