@@ -87,7 +87,7 @@ type shardBatchFn struct {
 
 func (f *shardBatchFn) Setup() {
 	f.engs = make([]*engine, workersOr(f.Workers))
-	cats := newCatalogs()
+	cats := catalog.NewCompiler()
 	for i := range f.engs {
 		f.engs[i] = newEngine(cats)
 		f.engs[i].hold = true
@@ -106,9 +106,7 @@ type stamped struct {
 // worker goes on.
 type replay struct {
 	byTick map[int64][]item
-	// memo is shared by the replays of one element (see shardCache.memo).
-	memo *tableMemo
-	send func(part)
+	send   func(part)
 	// dead is the bundle's dead-letter emitter: the engine calls it only
 	// from held metric updates, which the bundle's goroutine runs.
 	dead func(deadletter.Record)
@@ -136,13 +134,13 @@ func (r *replay) run(ctx context.Context, eng *engine, label string) {
 	}
 	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
 	var (
-		c            = newShardCache()
+		c            = newShardCache(eng.cats)
 		cat, changed *catalog.Catalog
+		catDay       int32
 		pending      requests
 		wall         = time.Now().UTC()
 		cur          part
 	)
-	c.memo = r.memo
 	publish := func(q *request, a schemas.ApprovedPatient) {
 		cur.out = append(cur.out, stamped{beam.EventTime(q.tick), a})
 	}
@@ -172,21 +170,22 @@ func (r *replay) run(ctx context.Context, eng *engine, label string) {
 		if !tableChanged && len(dirty) == 0 {
 			continue
 		}
-		nextCat, nextChanged, err := eng.catalogsFor(c, t, tableChanged)
-		if err != nil {
-			fail(t, err)
-			return
-		}
-		// A table change re-judges every patient, some from their ledgers
-		// (requests.add): the verdicts waiting must be applied first, and
-		// these requests share their profiles' variants, so they are
-		// evaluated before the next fold.
-		if nextCat != cat || tableChanged {
+		// A new day or a table change makes new catalogs (ages depend on
+		// the day). The verdicts waiting are judged first, against the
+		// catalogs they waited for; and at a table change every patient is
+		// re-judged, some from their ledgers (requests.add), so these
+		// requests, which share their profiles' variants, are evaluated
+		// before the next fold.
+		if cat == nil || tableChanged || day(t) != catDay {
 			if err := flush(); err != nil {
 				fail(t, err)
 				return
 			}
-			cat, changed = nextCat, nextChanged
+			if cat, changed, err = eng.catalogsFor(c, t, tableChanged); err != nil {
+				fail(t, err)
+				return
+			}
+			catDay = day(t)
 		}
 		if err := pending.add(c, t, dirty, tableChanged, !tableChanged); err != nil {
 			fail(t, err)
@@ -259,15 +258,17 @@ func (f *shardBatchFn) newReplays() []*replay {
 		n = len(f.engs)
 	}
 	parts := make([]*replay, n)
-	memo := &tableMemo{}
 	for i := range parts {
-		parts[i] = &replay{byTick: map[int64][]item{}, memo: memo}
+		parts[i] = &replay{byTick: map[int64][]item{}}
 	}
 	return parts
 }
 
-// addDecision gives an open-trial change to every worker.
+// addDecision gives an open-trial change to every worker, and its trial
+// version to the catalogs' compiler: knowing every version before the
+// replays start, it compiles one engine per day for the whole run.
 func (f *shardBatchFn) addDecision(parts []*replay, ts int64, d *opentrials.Decision) {
+	f.engs[0].cats.Know(*d)
 	t := tickOf(ts, f.TickMillis)
 	for _, r := range parts {
 		r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ts, decision: d})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 	"github.com/trialflow/trialflow/schemas"
@@ -63,7 +64,7 @@ func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration) ([]string
 		}
 	}
 	r.dead = func(deadletter.Record) { t.Fatal("a dead letter from the synthetic data set") }
-	eng := newEngine(newCatalogs())
+	eng := newEngine(catalog.NewCompiler())
 	eng.hold = true
 	r.run(context.Background(), eng, "test")
 	if r.err != nil {
@@ -146,7 +147,7 @@ func TestRejudgeOnAnotherDayJudgesAll(t *testing.T) {
 			got = append(got, fmt.Sprintf("%s %s %s", o.rec.ProtocolNo, o.rec.Action, o.rec.EventTime.Format(time.RFC3339)))
 		}
 	}
-	eng := newEngine(newCatalogs())
+	eng := newEngine(catalog.NewCompiler())
 	eng.hold = true
 	r.run(context.Background(), eng, "test")
 	if r.err != nil {
@@ -170,41 +171,5 @@ func TestValidRegulatoryInterval(t *testing.T) {
 	e.ValidTo = schemas.Ptr(from.Add(time.Hour))
 	if err := validRegulatory("T", e); err != nil {
 		t.Fatalf("validRegulatory of a valid event = %v", err)
-	}
-}
-
-// The catalog cache is keyed by the table's fingerprint: tables that differ
-// in any field a catalog depends on must not share one.
-func TestTableFingerprintCoversEveryField(t *testing.T) {
-	base := opentrials.Decision{ProtocolNo: "26-100", Open: true, Version: 1, CTML: "{}", CTMLFormat: "json",
-		ApprovalReference: "IRB", ClosedArms: []string{"B"}, Sites: []string{"practice-01"},
-		SiteClosedArms: map[string][]string{"practice-01": {"A"}}}
-	fp := func(d opentrials.Decision) string {
-		c := &shardCache{table: map[string]opentrials.Decision{d.ProtocolNo: d}}
-		c.fingerprint()
-		return c.tableKey
-	}
-	variants := map[string]func(*opentrials.Decision){
-		"Open":              func(d *opentrials.Decision) { d.Open = false },
-		"Why":               func(d *opentrials.Decision) { d.Why = "closed" },
-		"Version":           func(d *opentrials.Decision) { d.Version = 2 },
-		"CTML length":       func(d *opentrials.Decision) { d.CTML = "{ }" },
-		"CTMLFormat":        func(d *opentrials.Decision) { d.CTMLFormat = "yaml" },
-		"ApprovalReference": func(d *opentrials.Decision) { d.ApprovalReference = "IRB-2" },
-		"ClosedArms":        func(d *opentrials.Decision) { d.ClosedArms = nil },
-		"Sites":             func(d *opentrials.Decision) { d.Sites = []string{"practice-02"} },
-		"SiteClosedArms":    func(d *opentrials.Decision) { d.SiteClosedArms = map[string][]string{"practice-01": {"B"}} },
-	}
-	for name, change := range variants {
-		d := base
-		change(&d)
-		if fp(d) == fp(base) {
-			t.Errorf("changing %s leaves the table fingerprint unchanged: two tables would share a catalog", name)
-		}
-	}
-	later := base
-	later.At = time.Unix(99, 0)
-	if fp(later) != fp(base) {
-		t.Error("the decision time changes the fingerprint: every tick would build a new catalog")
 	}
 }

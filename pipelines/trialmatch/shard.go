@@ -2,14 +2,12 @@ package trialmatch
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +71,7 @@ type shardFn struct {
 // (streaming) and the grouped (batch) stages: it applies one tick's events
 // to a shard's patients and table and publishes what changed.
 type engine struct {
-	cats *catalogs
+	cats *catalog.Compiler
 	mem  memory.Allocator
 	// hold keeps Beam metric updates (in held) instead of making them:
 	// Beam's per-bundle metric store is not safe for concurrent use, and
@@ -103,26 +101,10 @@ func (e *engine) takeMetrics() []func() {
 	return h
 }
 
-// catalogs are the compiled catalogs of the tables and days an engine has
-// met, shared by the engines of one stage instance (Build holds the lock:
-// a catalog is built once, not once per worker).
-type catalogs struct {
-	mu    sync.Mutex
-	cats  map[string]*catalog.Catalog
-	parse *catalog.Cache
-}
-
-// maxCatalogs bounds catalogs: a batch replay meets every table change of
-// the run (a full catalog and one of the changed trials each) in every
-// shard, and rebuilding them once the cache is full costs far more than
-// keeping a few hundred.
-const maxCatalogs = 512
-
-func newCatalogs() *catalogs {
-	return &catalogs{cats: map[string]*catalog.Catalog{}, parse: catalog.NewCache()}
-}
-
-func newEngine(cats *catalogs) *engine {
+// newEngine returns an engine whose catalogs come from cats, which may be
+// shared by the engines of a stage instance (an engine is compiled once,
+// not once per worker).
+func newEngine(cats *catalog.Compiler) *engine {
 	return &engine{cats: cats, mem: memory.NewGoAllocator()}
 }
 
@@ -130,17 +112,11 @@ type shardCache struct {
 	version  int64
 	patients map[string]*patient
 	table    map[string]opentrials.Decision
-	// tableKey fingerprints table; recomputed only when the table changes,
-	// not on every tick.
-	tableKey string
+	// view is table as catalogs read it, brought up to date with the
+	// decisions of changed when the next catalogs are made (catalogsFor).
+	view *catalog.Table
 	// changed holds the protocols whose decision the last fold changed.
 	changed map[string]bool
-	// decisions counts the open-trial changes folded in; with memo (set by
-	// the batch replay, whose replays of one element all fold the same
-	// changes in the same order) it names the table's state, and the
-	// fingerprint is computed once per state instead of once per replay.
-	decisions int
-	memo      *tableMemo
 	// keys are the keys of patients, sorted unless unsorted is set; nil
 	// until asked for.
 	keys     []string
@@ -163,55 +139,6 @@ func (c *shardCache) sortedKeys() []string {
 	return c.keys
 }
 
-// tableMemo holds the fingerprints of the table states replays share, by
-// the number of changes folded in.
-type tableMemo struct {
-	mu   sync.Mutex
-	keys map[int]string
-}
-
-func (m *tableMemo) key(n int, compute func() string) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if k, ok := m.keys[n]; ok {
-		return k
-	}
-	if m.keys == nil {
-		m.keys = map[int]string{}
-	}
-	k := compute()
-	m.keys[n] = k
-	return k
-}
-
-// fingerprint sets tableKey from table.
-func (c *shardCache) fingerprint() { c.tableKey = c.fingerprintOf() }
-
-// fingerprintOf fingerprints table.
-func (c *shardCache) fingerprintOf() string {
-	protocols := make([]string, 0, len(c.table))
-	for p := range c.table {
-		protocols = append(protocols, p)
-	}
-	sort.Strings(protocols)
-	// Every field a catalog depends on, except the CTML text: a trial
-	// version's text is fixed by (protocol, version), which is also how the
-	// catalog's parse cache knows it, and hashing kilobytes of CTML per
-	// table change and shard cost more than the rest of the fingerprint.
-	// Every other field goes in through its JSON form, so that a field
-	// added to Decision cannot be left out (SiteClosedArms once was: two
-	// tables differing only in an arm held at one site shared a catalog).
-	h := sha256.New()
-	for _, p := range protocols {
-		d := c.table[p]
-		n := len(d.CTML)
-		d.CTML, d.At = "", time.Time{}
-		b, _ := json.Marshal(d) // a Decision always encodes
-		fmt.Fprintf(h, "%s %d\n", b, n)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil)[:16])
-}
-
 func newShardFn(tick time.Duration) *shardFn {
 	return &shardFn{
 		TickMillis: tick.Milliseconds(),
@@ -225,13 +152,12 @@ func newShardFn(tick time.Duration) *shardFn {
 
 func (f *shardFn) Setup() {
 	f.cache = map[int]*shardCache{}
-	f.eng = newEngine(newCatalogs())
+	f.eng = newEngine(catalog.NewCompiler())
 }
 
-func newShardCache() *shardCache {
-	c := &shardCache{patients: map[string]*patient{}, table: map[string]opentrials.Decision{}, changed: map[string]bool{}}
-	c.fingerprint()
-	return c
+// newShardCache returns an empty shard whose catalogs come from cats.
+func newShardCache(cats *catalog.Compiler) *shardCache {
+	return &shardCache{patients: map[string]*patient{}, table: map[string]opentrials.Decision{}, changed: map[string]bool{}, view: catalog.NewTable(cats)}
 }
 
 func (f *shardFn) ProcessElement(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, ev Event,
@@ -269,11 +195,14 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	if c != nil && c.version == v {
 		return c, nil
 	}
-	c = &shardCache{version: v, patients: map[string]*patient{}, table: map[string]opentrials.Decision{}, changed: map[string]bool{}}
+	c = newShardCache(f.eng.cats)
+	c.version = v
 	if err := readJSON(sp, &f.Table, &c.table); err != nil {
 		return nil, fmt.Errorf("trialmatch: read open-trial table: %w", err)
 	}
-	c.fingerprint()
+	for _, d := range c.table {
+		c.view.Set(d)
+	}
 	keys, _, err := f.Patients.Keys(sp)
 	if err != nil {
 		return nil, err
@@ -293,47 +222,6 @@ func (f *shardFn) load(sp state.Provider, shard int) (*shardCache, error) {
 	f.cache[shard] = c
 	f.mu.Unlock()
 	return c, nil
-}
-
-// catalogOf returns the catalog of c's table on day today, or with
-// changedOnly that of just the trials whose decision the last fold changed
-// (c.changed), from the cache when it has it.
-func (e *engine) catalogOf(c *shardCache, today time.Time, changedOnly bool) (*catalog.Catalog, error) {
-	key := c.tableKey + "/" + today.Format(time.DateOnly)
-	var protocols []string
-	if changedOnly {
-		for p := range c.changed {
-			protocols = append(protocols, p)
-		}
-		sort.Strings(protocols)
-		key += "/changed:" + strings.Join(protocols, "\x00")
-	}
-	e.cats.mu.Lock()
-	defer e.cats.mu.Unlock()
-	if cat, ok := e.cats.cats[key]; ok {
-		return cat, nil
-	}
-	decs := make([]opentrials.Decision, 0, len(c.table))
-	if changedOnly {
-		for _, p := range protocols {
-			if d, ok := c.table[p]; ok {
-				decs = append(decs, d)
-			}
-		}
-	} else {
-		for _, d := range c.table {
-			decs = append(decs, d)
-		}
-	}
-	cat, err := catalog.Build(e.cats.parse, decs, today)
-	if err != nil {
-		return nil, err
-	}
-	if len(e.cats.cats) >= maxCatalogs {
-		clear(e.cats.cats)
-	}
-	e.cats.cats[key] = cat
-	return cat, nil
 }
 
 func (f *shardFn) OnTimer(ctx context.Context, sp state.Provider, tp timers.Provider, shard int, tc timers.Context,
@@ -430,22 +318,28 @@ func (e *engine) step(ctx context.Context, c *shardCache, tick int64, events []i
 	return dirty, tableChanged, nFolded, err
 }
 
-// catalogsFor returns the catalog of the table at tick and, when the
-// table changed, the catalog of just the trials that changed.
+// catalogsFor brings c's view up to date with the decisions the last fold
+// changed and returns the catalog of the table at tick and, when the table
+// changed, the catalog of just the trials that changed. Catalogs made
+// before are stale from then on: evaluate what waits for them first.
 func (e *engine) catalogsFor(c *shardCache, tick int64, tableChanged bool) (cat, changed *catalog.Catalog, err error) {
-	if cat, err = e.catalogOf(c, msTime(tick), false); err != nil || !tableChanged {
+	protocols := make([]string, 0, len(c.changed))
+	for p := range c.changed {
+		c.view.Set(c.table[p])
+		protocols = append(protocols, p)
+	}
+	if cat, err = c.view.Catalog(msTime(tick)); err != nil || !tableChanged {
 		return cat, nil, err
 	}
-	changed, err = e.catalogOf(c, msTime(tick), true)
+	changed, err = c.view.CatalogOf(msTime(tick), protocols)
 	return cat, changed, err
 }
 
 // fold applies one tick's events to c in event-time order (decisions first
 // at equal times, so a trial opening at t is open for a fact at t). It
-// returns the patients whose profile changed, whether the table changed
-// (its fingerprint is then brought up to date), and how many facts were
-// folded in; facts that do not fold go to dead. dead is called from e.meter, as a
-// metric update (see engine.hold).
+// returns the patients whose profile changed, whether the table changed,
+// and how many facts were folded in; facts that do not fold go to dead.
+// dead is called from e.meter, as a metric update (see engine.hold).
 func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead func(deadletter.Record)) (dirty map[string]bool, tableChanged bool, nFolded int64, err error) {
 	sort.SliceStable(events, func(i, j int) bool {
 		if events[i].ts != events[j].ts {
@@ -472,7 +366,6 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 				c.changed[d.ProtocolNo] = true
 			}
 			c.table[d.ProtocolNo] = d
-			c.decisions++
 			tableChanged = true
 		case kindFact:
 			fact := ev.fact
@@ -508,13 +401,6 @@ func (e *engine) fold(ctx context.Context, c *shardCache, events []item, dead fu
 			}
 		default:
 			return nil, false, 0, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.kind)
-		}
-	}
-	if tableChanged {
-		if c.memo != nil {
-			c.tableKey = c.memo.key(c.decisions, c.fingerprintOf)
-		} else {
-			c.fingerprint()
 		}
 	}
 	return dirty, tableChanged, nFolded, nil

@@ -150,6 +150,12 @@ func WithStructuredSVCutover(t time.Time) Option {
 	return optFunc(func(e *Engine) { d := Day(t); e.svCutover = &d })
 }
 
+// WithTrialVersions lets Compile take a protocol more than once, as
+// several versions of one trial: each is compiled, and a caller tells
+// their clauses apart with Location. Without it a repeated protocol is an
+// error.
+func WithTrialVersions(on bool) Option { return optFunc(func(e *Engine) { e.versions = on }) }
+
 // WithMaxPaths bounds the disjunctive normal form of one match tree (match
 // paths, used for reasons). Default 4096.
 func WithMaxPaths(n int) Option { return optFunc(func(e *Engine) { e.maxPaths = n }) }
@@ -163,11 +169,14 @@ type clause struct {
 	doseCode   string
 	internalID string
 	suspended  bool
-	root       *criteria.Node
-	paths      [][]*criteria.Node
-	leaves     [][]leafInfo // per path, per leaf: what reasons need
-	reads      [][]Read     // per path: the clinical fields its leaves read
-	pathAtoms  [][]int32    // per path: the atoms of all its leaves (vectorized)
+	// step, arm and dose locate the clause in trial.Steps (arm and dose
+	// are -1 where the clause is above them).
+	step, arm, dose int
+	root            *criteria.Node
+	paths           [][]*criteria.Node
+	leaves          [][]leafInfo // per path, per leaf: what reasons need
+	reads           [][]Read     // per path: the clinical fields its leaves read
+	pathAtoms       [][]int32    // per path: the atoms of all its leaves (vectorized)
 }
 
 // leafInfo is what reasons need of one leaf of a match path, rendered once
@@ -187,6 +196,7 @@ type leafInfo struct {
 // It is safe for concurrent use.
 type Engine struct {
 	onClosed, onDeceased bool
+	versions             bool
 	today                int32
 	svCutover            *int32
 	maxPaths             int
@@ -215,7 +225,7 @@ func Compile(trials []*criteria.Trial, opts ...Option) (*Engine, error) {
 		if t == nil {
 			return nil, fmt.Errorf("match: nil trial")
 		}
-		if seen[t.ProtocolNo] {
+		if seen[t.ProtocolNo] && !e.versions {
 			return nil, fmt.Errorf("match: trial %q given twice", t.ProtocolNo)
 		}
 		seen[t.ProtocolNo] = true
@@ -223,33 +233,33 @@ func Compile(trials []*criteria.Trial, opts ...Option) (*Engine, error) {
 			continue
 		}
 		n := len(e.clauses)
-		for _, st := range t.Steps {
+		for si, st := range t.Steps {
 			allSuspended := len(st.Arms) > 0
 			for _, a := range st.Arms {
 				allSuspended = allSuspended && a.Suspended
 			}
 			if st.Match != nil && (e.onClosed || !allSuspended) {
-				if err := e.add(&clause{trial: t, level: LevelStep, stepCode: st.Code, internalID: st.InternalID, suspended: allSuspended, root: st.Match}); err != nil {
+				if err := e.add(&clause{trial: t, level: LevelStep, stepCode: st.Code, internalID: st.InternalID, suspended: allSuspended, step: si, arm: -1, dose: -1, root: st.Match}); err != nil {
 					return nil, err
 				}
 			}
-			for _, a := range st.Arms {
+			for ai, a := range st.Arms {
 				if a.Match != nil && (e.onClosed || !a.Suspended) {
-					if err := e.add(&clause{trial: t, level: LevelArm, stepCode: st.Code, armCode: a.Code, internalID: a.InternalID, suspended: a.Suspended, root: a.Match}); err != nil {
+					if err := e.add(&clause{trial: t, level: LevelArm, stepCode: st.Code, armCode: a.Code, internalID: a.InternalID, suspended: a.Suspended, step: si, arm: ai, dose: -1, root: a.Match}); err != nil {
 						return nil, err
 					}
 				}
-				for _, d := range a.DoseLevels {
+				for di, d := range a.DoseLevels {
 					closed := a.Suspended || d.Suspended
 					if d.Match != nil && (e.onClosed || !closed) {
-						if err := e.add(&clause{trial: t, level: LevelDose, stepCode: st.Code, armCode: a.Code, doseCode: d.Code, internalID: d.InternalID, suspended: closed, root: d.Match}); err != nil {
+						if err := e.add(&clause{trial: t, level: LevelDose, stepCode: st.Code, armCode: a.Code, doseCode: d.Code, internalID: d.InternalID, suspended: closed, step: si, arm: ai, dose: di, root: d.Match}); err != nil {
 							return nil, err
 						}
 					}
 				}
 			}
 		}
-		if len(e.clauses) > n {
+		if len(e.clauses) > n && (len(e.protocols) == 0 || e.protocols[len(e.protocols)-1] != t.ProtocolNo) {
 			e.protocols = append(e.protocols, t.ProtocolNo)
 		}
 	}
@@ -574,4 +584,32 @@ func (e *Engine) Rowwise(profiles []Profile) []Match {
 		}
 	}
 	return out
+}
+
+// RowwiseClauses is Rowwise over the listed clauses only (indexes as in a
+// Hit's Clause), in the order given: a caller that needs a few trials of a
+// large engine evaluates just their clauses.
+func (e *Engine) RowwiseClauses(profiles []Profile, clauses []int32) ([]Match, error) {
+	for _, ci := range clauses {
+		if ci < 0 || int(ci) >= len(e.clauses) {
+			return nil, fmt.Errorf("match: clause %d out of range (%d clauses)", ci, len(e.clauses))
+		}
+	}
+	var out []Match
+	var arena []Reason
+	for i := range profiles {
+		p := &profiles[i]
+		if p.Deceased && !e.onDeceased {
+			continue
+		}
+		r := rowCtx{p: p}
+		for _, ci := range clauses {
+			c := e.clauses[ci]
+			if e.eval(c.root, p, nil) == True {
+				arena = arena[len(arena):]
+				out = append(out, e.newMatch(c, &r, &arena))
+			}
+		}
+	}
+	return out, nil
 }
