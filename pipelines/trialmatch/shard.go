@@ -565,14 +565,9 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		rec schemas.ApprovedPatient
 	}
 	var (
-		out   []made
-		refs  [2][]catalog.Ref
-		news  [2][]int // out index of each ref's record
-		carry []decide.Eligible
-		// elig holds a changed-only verdict's eligibilities followed by
-		// the carried ones; reused, since neither the ledger nor the
-		// records keep the slice.
-		elig []decide.Eligible
+		out  []made
+		refs [2][]catalog.Ref
+		news [2][]int // out index of each ref's record
 	)
 	for i := range reqs {
 		r := &reqs[i]
@@ -580,21 +575,18 @@ func (e *engine) decide(ctx context.Context, cat, changed *catalog.Catalog, q *r
 		judged := &evs[kind].Verdicts[r.j]
 		v := *judged
 		if r.changedOnly {
-			// The trials that did not change: what the ledger holds.
-			carry = carry[:0]
-			for protocol, a := range r.p.Ledger.Active {
-				if !q.changed[protocol] {
-					carry = append(carry, decide.Eligible{ProtocolNo: protocol, ArmCode: a.ArmCode, DoseLevel: a.DoseLevel, Site: a.Site, TrialVersion: a.Version})
-				}
-			}
+			// The verdict covers the trials that changed; the ledger's word
+			// stands for the others (Ledger.ApplyTo).
 			v.OpenArms = cat.OpenArmsFor(v.Tenant)
-			if len(carry) > 0 {
-				elig = append(append(elig[:0], v.Eligible...), carry...)
-				v.Eligible = elig
-			}
 		}
 		applied := v.EventTime.UnixMilli() >= r.p.Ledger.LastEvent
-		for _, rec := range r.p.Ledger.Apply(v, wall) {
+		var recs []schemas.ApprovedPatient
+		if r.changedOnly {
+			recs = r.p.Ledger.ApplyTo(v, q.changed, wall)
+		} else {
+			recs = r.p.Ledger.Apply(v, wall)
+		}
+		for _, rec := range recs {
 			if rec.Action != decide.New && r.byFacts {
 				view := q.view(kind, r.j)
 				rec.Reasons = view.ChangeReasons(rec.EventTime)

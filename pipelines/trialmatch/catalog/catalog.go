@@ -445,11 +445,19 @@ func (c *Catalog) Verdicts(mem memory.Allocator, profiles []match.Profile, at []
 }
 
 // RowwiseBelow is the batch size under which Evaluate evaluates profiles
-// one at a time over Go structs instead of building an Arrow record: for a
-// handful of profiles (a tick's changed patients) building the record costs
-// more than the row-at-a-time evaluation it would save. Both give the same
-// matches (the match package's conformance tests).
+// one at a time over Go structs instead of building an Arrow record, for a
+// catalog of up to rowwiseClauses clauses: for a handful of profiles (a
+// tick's changed patients) building the record costs more than the
+// row-at-a-time evaluation it would save. A larger catalog moves the line
+// down in proportion (row by row, every clause is evaluated on its own;
+// vectorised, criteria shared by many trials are evaluated once), so that
+// against 1,000 trials even one profile is evaluated vectorised. Both give
+// the same matches (the match package's conformance tests).
 const RowwiseBelow = 16
+
+// rowwiseClauses is the catalog size RowwiseBelow was measured at (48
+// synthetic trials, about 100 clauses, rounded up).
+const rowwiseClauses = 32
 
 // Evaluation is a batch of profiles evaluated against a catalog: a verdict
 // per profile whose eligibilities come without reasons, and what it takes
@@ -477,10 +485,11 @@ type Ref struct {
 }
 
 // Evaluate finds the eligibilities of profiles, at event times at, without
-// their reasons. Batches of at least RowwiseBelow profiles are evaluated
-// vectorised over Arrow.
+// their reasons. Batches of at least RowwiseBelow profiles (fewer, against
+// a catalog of more than rowwiseClauses clauses) are evaluated vectorised
+// over Arrow.
 func (c *Catalog) Evaluate(mem memory.Allocator, profiles []match.Profile, at []time.Time) (*Evaluation, error) {
-	return c.evaluate(mem, profiles, at, len(profiles) < RowwiseBelow)
+	return c.evaluate(mem, profiles, at, len(profiles)*max(len(c.comp.loc), 1) < RowwiseBelow*rowwiseClauses)
 }
 
 // EvaluateRows is Evaluate on the row-at-a-time path whatever the batch

@@ -77,6 +77,26 @@ func MatchID(tenant, patient, protocol string) string {
 // records to publish, sorted by protocol. now is the decision (processing)
 // time recorded in match_time.
 func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
+	return l.apply(v, nil, now)
+}
+
+// ApplyTo is Apply for a verdict on the trials of only: the patient's
+// eligibility for every other trial is what the ledger holds. It publishes
+// what Apply publishes for v with the ledger's active matches of the other
+// trials added as eligibilities, at a cost that grows with the trials in
+// only instead of the patient's active matches: a patient re-judged
+// because one trial of a thousand changed costs one trial's work. A
+// deceased patient is eligible for nothing, so every active match is
+// retracted, as Apply does.
+func (l *Ledger) ApplyTo(v Verdict, only map[string]bool, now time.Time) []schemas.ApprovedPatient {
+	if only == nil {
+		only = map[string]bool{}
+	}
+	return l.apply(v, only, now)
+}
+
+// apply is Apply (only nil) and ApplyTo.
+func (l *Ledger) apply(v Verdict, only map[string]bool, now time.Time) []schemas.ApprovedPatient {
 	t := v.EventTime.UnixMilli()
 	if t < l.LastEvent {
 		return nil
@@ -85,7 +105,7 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 	if l.Active == nil {
 		l.Active = map[string]Active{}
 	}
-	if unchanged(l.Active, v) {
+	if only == nil && unchanged(l.Active, v) {
 		// The common case when a patient is re-judged (an unrelated trial
 		// changed, a fact that matters to no published match): nothing to
 		// publish, and no need to build the map below.
@@ -100,6 +120,9 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 	}
 	now1 := map[string]Eligible{}
 	for _, e := range v.Eligible {
+		if only != nil && !only[e.ProtocolNo] {
+			continue // the ledger's word stands for the other trials
+		}
 		if prev, ok := now1[e.ProtocolNo]; !ok || better(e, prev) {
 			now1[e.ProtocolNo] = e
 		}
@@ -118,10 +141,7 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 		out = append(out, r)
 		l.Active[protocol] = Active{ArmCode: e.ArmCode, DoseLevel: e.DoseLevel, Site: e.Site, Version: e.TrialVersion}
 	}
-	for protocol, a := range l.Active {
-		if _, ok := now1[protocol]; ok {
-			continue
-		}
+	retract := func(protocol string, a Active) {
 		r := rec(protocol, Retracted)
 		r.ArmCode, r.DoseLevel, r.TrialVersion = optional(a.ArmCode), optional(a.DoseLevel), a.Version
 		r.SiteID = optional(a.Site)
@@ -129,6 +149,21 @@ func (l *Ledger) Apply(v Verdict, now time.Time) []schemas.ApprovedPatient {
 		r.RetractionReason = &why
 		out = append(out, r)
 		delete(l.Active, protocol)
+	}
+	if only == nil || v.Deceased {
+		for protocol, a := range l.Active {
+			if _, ok := now1[protocol]; !ok {
+				retract(protocol, a)
+			}
+		}
+	} else {
+		for protocol := range only {
+			if a, ok := l.Active[protocol]; ok {
+				if _, ok := now1[protocol]; !ok {
+					retract(protocol, a)
+				}
+			}
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ProtocolNo < out[j].ProtocolNo })
 	return out

@@ -1,6 +1,7 @@
 package decide_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -188,6 +189,54 @@ func TestLedgerAgainstModel(t *testing.T) {
 			}
 			if !slices.Equal(got, want) {
 				t.Fatalf("sequence %d step %d (hour %d, deceased %t, %d eligible): got %v, want %v", seq, step, hour, deceased, len(elig), got, want)
+			}
+		}
+	}
+}
+
+// ApplyTo a verdict on some trials publishes what Apply publishes for the
+// same verdict with the ledger's active matches of the other trials
+// carried in as eligibilities (how the pipeline re-judged a patient
+// against the changed trials before ApplyTo), and leaves the same ledger.
+func TestApplyToEqualsApplyWithCarry(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	protocols := []string{"A", "B", "C", "D", "E", "F"}
+	arms := []string{"", "ARM 1", "ARM 2"}
+	open := map[string][]string{}
+	for _, p := range protocols {
+		open[p] = []string{"ARM 1"}
+	}
+	for trial := 0; trial < 2000; trial++ {
+		var full, part decide.Ledger
+		for hour := 0; hour < 8; hour++ {
+			only := map[string]bool{}
+			for _, p := range protocols {
+				if r.IntN(3) == 0 {
+					only[p] = true
+				}
+			}
+			var judged []decide.Eligible
+			for _, p := range protocols {
+				if only[p] && r.IntN(2) == 0 {
+					judged = append(judged, decide.Eligible{ProtocolNo: p, ArmCode: arms[r.IntN(len(arms))], TrialVersion: int64(1 + r.IntN(2))})
+				}
+			}
+			deceased := r.IntN(20) == 0
+			withCarry := slices.Clone(judged)
+			for p, a := range full.Active {
+				if !only[p] {
+					withCarry = append(withCarry, decide.Eligible{ProtocolNo: p, ArmCode: a.ArmCode, DoseLevel: a.DoseLevel, Site: a.Site, TrialVersion: a.Version})
+				}
+			}
+			want := full.Apply(verdict(hour, deceased, open, withCarry...), t0)
+			got := part.ApplyTo(verdict(hour, deceased, open, judged...), only, t0)
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Fatalf("trial %d hour %d, only %v: ApplyTo published\n%s\nApply with carry\n%s", trial, hour, only, g, w)
+			}
+			if fmt.Sprint(part.Active) != fmt.Sprint(full.Active) || part.LastEvent != full.LastEvent {
+				t.Fatalf("trial %d hour %d: ledgers differ: %+v and %+v", trial, hour, part, full)
 			}
 		}
 	}
