@@ -25,14 +25,15 @@ test: lint
 # join.Temporal and join.Replicate from beam.Create (on-time results; no
 # TestStream), Nexmark Q3/Q8, the
 # bounded trialmatch pipeline over the demo-sized data set, the streaming
-# one's refusal, and the ingest pipeline. Needs a JDK 17+ (java, javac) and
+# one's refusal, the ingest pipeline, and kafkaio's bounded Read and its
+# Write, plain and Transactional, over kfake (TestKafkaioOnFlink). Needs a JDK 17+ (java, javac) and
 # mvn; the jars come through mvn into ~/.m2 on first use.
 # TRIALFLOW_FLINK_PARALLELISM=2 for parallelism 2. Left out, as their
 # output differs from Prism's on Flink (docs/runners.md, "What runs where"):
 # TestFlinkIntervalJoin, TestFlinkTemporalJoin, TestFlinkBroadcastAndReplicate
 # (TestStream input) and TestFlinkBroadcastBounded (no Broadcast output on Flink).
 FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
-FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink)$$
+FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink|KafkaioOnFlink)$$
 test-flink:
 	$(GO) test -tags flink -count=1 -timeout 30m -p 1 -run '$(FLINK_RUN)' $(FLINK_PKGS)
 
