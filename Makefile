@@ -25,27 +25,30 @@ test: lint
 # join.Temporal and join.Replicate from beam.Create (on-time results; no
 # TestStream), Nexmark Q3/Q8, the
 # bounded trialmatch pipeline over the demo-sized data set, the streaming
-# one's refusal, and the ingest pipeline. Needs a JDK 17+ (java, javac) and
+# one's refusal, the ingest pipeline, and kafkaio's bounded Read and its
+# Write, plain and Transactional, over kfake (TestKafkaioOnFlink). Needs a JDK 17+ (java, javac) and
 # mvn; the jars come through mvn into ~/.m2 on first use.
 # TRIALFLOW_FLINK_PARALLELISM=2 for parallelism 2. Left out, as their
 # output differs from Prism's on Flink (docs/runners.md, "What runs where"):
 # TestFlinkIntervalJoin, TestFlinkTemporalJoin, TestFlinkBroadcastAndReplicate
 # (TestStream input) and TestFlinkBroadcastBounded (no Broadcast output on Flink).
 FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
-FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink)$$
+FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink|KafkaioOnFlink)$$
 test-flink:
 	$(GO) test -tags flink -count=1 -timeout 30m -p 1 -run '$(FLINK_RUN)' $(FLINK_PKGS)
 
 # Every kafkaio test on a real Apache Kafka 4.x broker in KRaft mode
 # (runners/apachekafka) instead of kfake, with the broker's sockets checked
-# (loopback only). Needs java 17+ and mvn. TestWriteTransactionalPrism is
-# skipped: on Apache Kafka it lost records in CI's run of 2026-12-03 (its
-# bounded read of "in" wrote nothing to "out"), though it passes alone;
-# docs/runners.md. KAFKA_SKIP= runs it.
+# (loopback only), then the trialmatch pipeline over Kafka
+# (TestPipelineOverKafka: runners/local with the broker as Options.Brokers,
+# the registry embedded). Needs java 17+ and mvn. KAFKA_SKIP skips tests by
+# name (none by default).
 KAFKA_TESTS ?= .
-KAFKA_SKIP ?= ^TestWriteTransactionalPrism$$
+KAFKA_SKIP ?=
+KAFKA_PIPELINE_TESTS ?= ^TestPipelineOverKafka$$
 test-kafka:
 	TRIALFLOW_KAFKA=apache $(GO) test -count=1 -timeout 20m -run '$(KAFKA_TESTS)' -skip '$(KAFKA_SKIP)' ./transforms/kafkaio/
+	TRIALFLOW_KAFKA=apache $(GO) test -count=1 -timeout 20m -run '$(KAFKA_PIPELINE_TESTS)' ./pipelines/trialmatch/
 
 lint: fmt vet
 

@@ -2,6 +2,7 @@ package trialmatch_test
 
 import (
 	"context"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -15,16 +16,19 @@ import (
 	"github.com/trialflow/trialflow/pipelines/trialmatch"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/metrics"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
+	"github.com/trialflow/trialflow/runners/apachekafka"
 	"github.com/trialflow/trialflow/runners/local"
 	"github.com/trialflow/trialflow/schemas"
 )
 
 // The whole product over real Kafka and the registry: synthetic streams
 // produced to the local stack, the bounded pipeline on Prism, the
-// approved_patients and dead_letter topics read back.
+// approved_patients and dead_letter topics read back. On kfake by default;
+// with TRIALFLOW_KAFKA=apache (make test-kafka) on a real Apache Kafka
+// broker.
 func TestPipelineOverKafka(t *testing.T) {
 	ctx := context.Background()
-	stack, err := local.Start(ctx, local.Options{RegisterContracts: true})
+	stack, err := local.Start(ctx, kafkaStack(t, local.Options{RegisterContracts: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,32 @@ func TestPipelineOverKafka(t *testing.T) {
 	if len(dead) != corrupt || codes["wrong_magic_byte"] != 2 || codes["unknown_schema_id"] != 2 {
 		t.Fatalf("dead letters by reason: %v (%d in all, want %d)", codes, len(dead), corrupt)
 	}
+}
+
+// kafkaStack returns o unchanged (the stack starts the embedded kfake) or,
+// with TRIALFLOW_KAFKA=apache, with Brokers set to a fresh Apache Kafka
+// broker (runners/apachekafka) that the test stops when it ends; the stack
+// creates the topics on it. Without java or mvn the test skips, except in
+// CI (CI=true) where it fails.
+func kafkaStack(t *testing.T, o local.Options) local.Options {
+	t.Helper()
+	if os.Getenv("TRIALFLOW_KAFKA") != "apache" {
+		return o
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	// Topics the pipeline creates on first use get kfake's 3 partitions.
+	b, err := apachekafka.Start(ctx, apachekafka.Config{Log: os.Stderr, Partitions: 3})
+	if err != nil {
+		if apachekafka.IsUnavailable(err) && os.Getenv("CI") != "true" {
+			t.Skipf("Apache Kafka broker unavailable: %v", err)
+		}
+		t.Fatalf("Apache Kafka broker: %v", err)
+	}
+	t.Cleanup(b.Stop)
+	t.Logf("Apache Kafka %s at %s", apachekafka.DefaultVersion, b.Addr)
+	o.Brokers = []string{b.Addr}
+	return o
 }
 
 // activeOf returns the (tenant/patient/protocol) keys whose latest record

@@ -158,6 +158,12 @@ func serverProperties(port, cport int, dataDir string, partitions int) string {
 		"inter.broker.listener.name=PLAINTEXT",
 		"log.dirs=" + dataDir,
 		"num.partitions=" + strconv.Itoa(partitions),
+		// No time-based retention: tests write records with fixed
+		// timestamps years in the past, which the default 7 days
+		// (log.retention.hours=168) deletes at the next retention check
+		// (every 5 minutes), so a bounded read found its range gone.
+		// kfake never deletes by time either.
+		"log.retention.ms=-1",
 		"offsets.topic.replication.factor=1",
 		"offsets.topic.num.partitions=4",
 		"transaction.state.log.replication.factor=1",

@@ -8,8 +8,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/schemas/registry"
@@ -19,6 +23,13 @@ import (
 // random loopback ports with every contract's topic (3 partitions) and no
 // subjects registered.
 type Options struct {
+	// Brokers, when set, are the bootstrap addresses of a Kafka cluster
+	// that is already running (Apache Kafka, Redpanda, ...): the stack
+	// uses it instead of starting kfake, creates Topics on it explicitly
+	// (a real broker need not auto-create them with the partitions
+	// wanted) and leaves it running on Close. KafkaPort and the Kafka part
+	// of DataDir do not apply; the registry is embedded as always.
+	Brokers []string
 	// KafkaPort is the broker's port on 127.0.0.1 (0: a free port).
 	KafkaPort int
 	// RegistryAddr is the registry's listen address (default
@@ -44,7 +55,8 @@ type Options struct {
 
 // Stack is a running local Kafka cluster and Schema Registry.
 type Stack struct {
-	kafka  *kfake.Cluster
+	kafka  *kfake.Cluster // nil when the cluster is external
+	ext    []string       // an external cluster's bootstrap addresses
 	regURL string
 	reg    io.Closer
 	ids    map[string]int
@@ -64,30 +76,41 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			o.Topics = append(o.Topics, c.Topic)
 		}
 	}
-	kopts := []kfake.Opt{
-		kfake.NumBrokers(1),
-		kfake.AllowAutoTopicCreation(),
-		kfake.DefaultNumPartitions(int(o.Partitions)),
-		kfake.SeedTopics(o.Partitions, o.Topics...),
-	}
-	if o.KafkaPort != 0 {
-		kopts = append(kopts, kfake.Ports(o.KafkaPort))
-	}
 	regDir := ""
 	if o.DataDir != "" {
-		kopts = append(kopts, kfake.DataDir(filepath.Join(o.DataDir, "kafka")))
 		regDir = filepath.Join(o.DataDir, "registry")
 	}
-	kc, err := kfake.NewCluster(kopts...)
-	if err != nil {
-		return nil, fmt.Errorf("local: start kafka: %w", err)
+	var kc *kfake.Cluster
+	if len(o.Brokers) > 0 {
+		if err := createTopics(ctx, o.Brokers, o.Partitions, o.Topics); err != nil {
+			return nil, err
+		}
+	} else {
+		kopts := []kfake.Opt{
+			kfake.NumBrokers(1),
+			kfake.AllowAutoTopicCreation(),
+			kfake.DefaultNumPartitions(int(o.Partitions)),
+			kfake.SeedTopics(o.Partitions, o.Topics...),
+		}
+		if o.KafkaPort != 0 {
+			kopts = append(kopts, kfake.Ports(o.KafkaPort))
+		}
+		if o.DataDir != "" {
+			kopts = append(kopts, kfake.DataDir(filepath.Join(o.DataDir, "kafka")))
+		}
+		var err error
+		if kc, err = kfake.NewCluster(kopts...); err != nil {
+			return nil, fmt.Errorf("local: start kafka: %w", err)
+		}
 	}
 	url, reg, err := registry.StartServer(o.RegistryAddr, regDir, o.Registry...)
 	if err != nil {
-		kc.Close()
+		if kc != nil {
+			kc.Close()
+		}
 		return nil, fmt.Errorf("local: start schema registry: %w", err)
 	}
-	s := &Stack{kafka: kc, regURL: url, reg: reg, ids: map[string]int{}, auth: o.RegistryAuth}
+	s := &Stack{kafka: kc, ext: o.Brokers, regURL: url, reg: reg, ids: map[string]int{}, auth: o.RegistryAuth}
 	if o.RegisterContracts {
 		if err := s.registerContracts(ctx); err != nil {
 			s.Close()
@@ -116,7 +139,12 @@ func (s *Stack) registerContracts(ctx context.Context) error {
 }
 
 // Bootstrap returns the Kafka bootstrap addresses (host:port).
-func (s *Stack) Bootstrap() []string { return s.kafka.ListenAddrs() }
+func (s *Stack) Bootstrap() []string {
+	if s.kafka == nil {
+		return append([]string(nil), s.ext...)
+	}
+	return s.kafka.ListenAddrs()
+}
 
 // RegistryURL returns the Schema Registry's base URL.
 func (s *Stack) RegistryURL() string { return s.regURL }
@@ -131,14 +159,68 @@ func (s *Stack) SchemaIDs() map[string]int {
 	return out
 }
 
-// Close stops the registry and the Kafka cluster.
+// Close stops the registry and the embedded Kafka cluster; an external
+// cluster (Options.Brokers) keeps running.
 func (s *Stack) Close() error {
 	var err error
 	if s.reg != nil {
 		err = s.reg.Close()
 	}
-	s.kafka.Close()
+	if s.kafka != nil {
+		s.kafka.Close()
+	}
 	return err
+}
+
+// createTopics creates topics with the given partitions (replication factor
+// 1 when the cluster has a single broker, else the broker's default) on an
+// external cluster, leaving existing ones as they are, and waits until the
+// cluster's metadata lists every partition of each.
+func createTopics(ctx context.Context, brokers []string, partitions int32, topics []string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("local: kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return fmt.Errorf("local: kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+	var rf int16 = -1
+	if len(md.Brokers) == 1 {
+		rf = 1
+	}
+	res, err := adm.CreateTopics(ctx, partitions, rf, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("local: create topics: %w", err)
+	}
+	for _, r := range res.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("local: create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	// A real broker's metadata lists a new topic's partitions shortly
+	// after CreateTopics returns.
+	for {
+		listed, err := adm.ListTopics(ctx, topics...)
+		ready := err == nil
+		for _, t := range topics {
+			d, ok := listed[t]
+			ready = ready && ok && d.Err == nil && len(d.Partitions) > 0
+		}
+		if ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("local: topics %v not listed: %w", topics, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Run starts the stack, writes its addresses to w and runs until ctx is

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trialflow/trialflow/runners/local"
@@ -51,6 +52,47 @@ func TestStartRegistersContractsAndServesKafka(t *testing.T) {
 	// Other topics are created on first use.
 	if err := kc.ProduceSync(ctx, &kgo.Record{Topic: "scratch", Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An external cluster (Options.Brokers) is used as it is: the stack creates
+// the topics on it with the partitions asked, leaves an existing topic
+// alone, serves its addresses and leaves it running on Close.
+func TestExternalBrokers(t *testing.T) {
+	ctx := context.Background()
+	// kfake without auto-creation stands for a real broker here.
+	ext, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "existing"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	s, err := local.Start(ctx, local.Options{Brokers: ext.ListenAddrs(), Topics: []string{"a", "existing"},
+		Partitions: 2, RegisterContracts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(s.Bootstrap(), ","), strings.Join(ext.ListenAddrs(), ","); got != want {
+		t.Fatalf("Bootstrap() = %s, want the external %s", got, want)
+	}
+	if s.SchemaIDs()[schemas.PatientFacts.ValueSubject()] == 0 {
+		t.Fatal("contracts not registered with an external cluster")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(ext.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	topics, err := adm.ListTopics(ctx) // the cluster still serves after Close
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, parts := range map[string]int{"a": 2, "existing": 1} {
+		if d, ok := topics[name]; !ok || len(d.Partitions) != parts {
+			t.Errorf("topic %s: listed %v, want %d partitions", name, ok, parts)
+		}
 	}
 }
 

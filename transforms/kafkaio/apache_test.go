@@ -117,3 +117,44 @@ func resetTopics(t testing.TB, addr string, partitions int32, topics ...string) 
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestApacheKafkaKeepsOldRecords (TRIALFLOW_KAFKA=apache): the test broker
+// deletes nothing by time. The tests write records stamped in 2023; with
+// Kafka's default retention (7 days) the broker's retention check (30 s
+// after start, then every 5 minutes) deleted them under whatever test ran
+// at that moment, and its bounded read found its range gone
+// (TestWriteTransactionalPrism's 0 of 50 in CI). A probe that produced
+// such records saw the log start offset jump from 0 to 50 within 30 s on
+// the default configuration and stay at 0 with this one.
+func TestApacheKafkaKeepsOldRecords(t *testing.T) {
+	if !apacheEnabled() {
+		t.Skip("TRIALFLOW_KAFKA=apache not set")
+	}
+	addr := apacheBroker(t)
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcs, err := adm.DescribeBrokerConfigs(ctx, md.Brokers.NodeIDs()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key == "log.retention.ms" {
+				if c.Value == nil || *c.Value != "-1" {
+					t.Fatalf("broker %s: log.retention.ms = %v, want -1", rc.Name, c.MaybeValue())
+				}
+				return
+			}
+		}
+	}
+	t.Fatal("log.retention.ms not described")
+}

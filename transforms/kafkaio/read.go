@@ -507,6 +507,12 @@ func (fn *readFn) read(ctx context.Context, we *watermarkEstimator, rt *sdf.Lock
 				if gone, err := fn.rangeGone(ctx, r); err != nil {
 					return sdf.StopProcessing(), next, err
 				} else if gone {
+					// Not an error (a Kafka consumer skips deleted
+					// offsets too), but never silent: the range
+					// yields fewer records than were listed.
+					cur := rt.GetRestriction().(Span)
+					log.Warnf(ctx, "kafkaio: %s/%d: offsets from %d up to %d were deleted (retention or compaction) before they were read; the bounded read skips them",
+						r.Topic, r.Partition, max(next, cur.Start), cur.End)
 					rt.TryClaim(r.End)
 					return sdf.StopProcessing(), next, nil
 				}

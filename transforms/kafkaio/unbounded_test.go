@@ -126,6 +126,19 @@ func TestReadUnboundedPicksUpNewPartitionPrism(t *testing.T) {
 	if _, err := adm.CreatePartitions(context.Background(), 1, "in"); err != nil {
 		t.Fatal(err)
 	}
+	// Apache Kafka lists the new partition in its metadata shortly after
+	// CreatePartitions returns (kfake at once); a producer that does not
+	// see it yet refuses partition 1 ("invalid record partitioning choice
+	// of 1 from 1 available").
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		td, err := adm.ListTopics(context.Background(), "in")
+		if err == nil && len(td["in"].Partitions) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partition 1 of in not listed within 30 s (%v)", err)
+		}
+	}
 	produceTo(t, brokers, 1, 40, 10)
 	if m := missing(outValues(t, brokers, 50, 60*time.Second), 0, 50); len(m) > 0 {
 		t.Fatalf("after adding partition 1, missing %v", m)
