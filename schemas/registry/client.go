@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/riferrei/srclient"
+
+	"github.com/trialflow/trialflow/schemas/registry/compat"
 )
 
 // Confluent Schema Registry error codes, as carried in the error_code field
@@ -23,12 +25,14 @@ const (
 	CodeVersionSoftDeleted    = 40406
 	CodeVersionNotSoftDeleted = 40407
 	CodeSubjectConfigNotFound = 40408
+	CodeSubjectModeNotFound   = 40409
 	CodeIncompatible          = 409
 	CodeInvalidSchema         = 42201
 	CodeInvalidVersion        = 42202
 	CodeInvalidCompatibility  = 42203
 	CodeInvalidMode           = 42204
 	CodeOperationNotPermitted = 42205
+	CodeReferenceExists       = 42206
 	CodeRequestEntityTooLarge = 413
 	CodeUnauthorized          = 401
 	CodeForbidden             = 40301
@@ -250,6 +254,9 @@ func NewClient(url string, opts ...ClientOption) (*Client, error) {
 func (c *Client) SR() *srclient.SchemaRegistryClient { return c.sr }
 
 // SchemaByID returns the writer schema JSON registered under the global id.
+// A schema registered with references comes back self-contained: the
+// referenced types are fetched and defined inline (in the normalized
+// form), so a decoder can use it alone.
 func (c *Client) SchemaByID(id int) (string, error) {
 	c.mu.RLock()
 	s, ok := c.byID[id]
@@ -261,10 +268,42 @@ func (c *Client) SchemaByID(id int) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("registry: schema id %d: %w", id, convert(err))
 	}
+	text := sch.Schema()
+	if len(sch.References()) > 0 {
+		parsed, err := c.resolve(text, sch.References(), 0)
+		if err != nil {
+			return "", fmt.Errorf("registry: schema id %d: %w", id, err)
+		}
+		text = parsed.Normalized()
+	}
 	c.mu.Lock()
-	c.byID[id] = sch.Schema()
+	c.byID[id] = text
 	c.mu.Unlock()
-	return sch.Schema(), nil
+	return text, nil
+}
+
+// maxReferenceDepth bounds chains of references (a cycle would not end).
+const maxReferenceDepth = 32
+
+// resolve parses text with its references, fetched by subject and version
+// (and theirs, depth first).
+func (c *Client) resolve(text string, refs []srclient.Reference, depth int) (*compat.Schema, error) {
+	if depth > maxReferenceDepth {
+		return nil, fmt.Errorf("references nested deeper than %d", maxReferenceDepth)
+	}
+	var deps []*compat.Schema
+	for _, r := range refs {
+		v, err := c.sr.GetSchemaByVersion(r.Subject, r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("reference %q (subject %q version %d): %w", r.Name, r.Subject, r.Version, convert(err))
+		}
+		dep, err := c.resolve(v.Schema(), v.References(), depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("reference %q: %w", r.Name, err)
+		}
+		deps = append(deps, dep)
+	}
+	return compat.ParseWithReferences(text, deps...)
 }
 
 // SchemaByVersion returns one version of a subject (version >= 1).

@@ -15,11 +15,34 @@
 // # Server
 //
 // Server is an embedded Schema Registry speaking Confluent's REST API for
-// Avro: registration and lookup, subjects and versions, schemas by id,
-// compatibility checks (with ?verbose=true reasons), /config globally and
-// per subject, /mode, and soft and permanent deletes. Errors are Confluent's
-// JSON bodies ({"error_code": 40401, "message": ...}); a client mistake
-// never gets a 500, and bodies over MaxBodyBytes get 413.
+// Avro: registration and lookup, subjects (?subjectPrefix=) and versions,
+// schemas by id and listed (GET /schemas with subjectPrefix, deleted,
+// latestOnly, offset and limit), compatibility checks (with ?verbose=true
+// reasons), /config and /mode globally and per subject, and soft and
+// permanent deletes. Errors are Confluent's JSON bodies ({"error_code":
+// 40401, "message": ...}); a client mistake never gets a 500, and bodies
+// over MaxBodyBytes get 413.
+//
+// Schema references are Confluent's: a registration's "references" array
+// names, for each Avro named type it uses but does not define, the subject
+// and version whose schema defines it (version -1: the latest, stored as
+// the concrete version). They are resolved on register, on lookup and in
+// compatibility checks; answers carry them as registered;
+// .../referencedby lists the ids that refer to a version, and such a
+// version cannot be deleted (42206). Client.SchemaByID resolves them, so
+// decoders get a self-contained schema.
+//
+// Modes are Confluent's: READWRITE; READONLY refuses every change to its
+// subject (or to all, globally) with 42205; IMPORT registers with the id
+// (and version) the request gives and no compatibility check, and can be
+// set only on an empty subject (or registry) unless ?force=true. A
+// subject's own mode overrides the registry's; GET /mode/{subject} is 40409
+// when it has none, unless ?defaultToGlobal=true.
+//
+// A compatibility check against a subject with no live version answers as
+// Confluent's does: compatible for "latest" and for all versions (a first
+// registration has nothing to be incompatible with), 40401 for a numbered
+// version.
 //
 // Unlike srclient's mock and franz-go's srfake, it enforces compatibility:
 // a registration is checked by package compat against the subject's live
@@ -29,12 +52,15 @@
 // Form plus the attributes readers rely on (defaults, aliases, logical
 // types, properties such as "phi"): the same schema gets the same id in
 // every subject, whatever its whitespace, key order or doc strings.
-// Schema references and non-Avro schema types are refused with 42201.
+// A schema with references is identified by that form with the
+// referenced types inline, together with its references. Non-Avro schema
+// types are refused with 42201.
 //
 // # Persistence and consistency
 //
 // With a data directory, state lives in one append-only log, LogFile: one
-// JSON line per acknowledged change (register, delete, config, mode). A
+// JSON line per acknowledged change (register, with its references;
+// delete; config; mode). A
 // change is validated under the server's lock, appended, fsynced, and only
 // then applied in memory and answered, so every acknowledged change is on
 // disk before the client hears of it, and the in-memory state is always

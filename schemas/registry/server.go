@@ -280,7 +280,7 @@ func (s *Server) route(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	m := r.Method
 	n := len(p)
-	if n >= 2 && (p[0] == "subjects" || p[0] == "config") && p[1] == "" ||
+	if n >= 2 && (p[0] == "subjects" || p[0] == "config" || p[0] == "mode") && p[1] == "" ||
 		n >= 3 && p[0] == "compatibility" && p[2] == "" {
 		return nil, errf(404, CodeSubjectNotFound, "empty subject name in %s", r.URL.Path)
 	}
@@ -292,7 +292,7 @@ func (s *Server) route(r *http.Request) (any, error) {
 	case p[0] == "subjects":
 		switch {
 		case n == 1 && m == http.MethodGet:
-			return s.listSubjects(q.Get("deleted") == "true"), nil
+			return s.listSubjects(q.Get("subjectPrefix"), q.Get("deleted") == "true"), nil
 		case n == 2 && m == http.MethodPost:
 			return s.lookup(r, p[1], q.Get("deleted") == "true")
 		case n == 2 && m == http.MethodDelete:
@@ -312,22 +312,38 @@ func (s *Server) route(r *http.Request) (any, error) {
 			}
 			return rawSchema(v.Schema), nil
 		case n == 5 && p[2] == "versions" && p[4] == "referencedby" && m == http.MethodGet:
-			if _, err := s.getVersion(p[1], p[3], true); err != nil {
+			v, err := s.getVersion(p[1], p[3], true)
+			if err != nil {
 				return nil, err
 			}
-			return []int{}, nil // references are not supported, so nothing refers
+			s.mu.RLock()
+			defer s.mu.RUnlock()
+			return s.st.referencedBy(p[1], v.Version), nil
 		}
 		if n <= 5 && (n < 3 || p[2] == "versions") {
 			return nil, methodNotAllowed(r)
 		}
 	case p[0] == "schemas":
 		switch {
+		case n == 1 && m == http.MethodGet:
+			offset, err := intParam(q, "offset", 0)
+			if err != nil {
+				return nil, err
+			}
+			limit, err := intParam(q, "limit", -1)
+			if err != nil {
+				return nil, err
+			}
+			return s.listSchemas(q.Get("subjectPrefix"), q.Get("deleted") == "true", q.Get("latestOnly") == "true", offset, limit), nil
 		case n == 2 && p[1] == "types" && m == http.MethodGet:
 			return []string{"AVRO"}, nil
 		case n == 3 && p[1] == "ids" && m == http.MethodGet:
 			ss, err := s.schemaByID(p[2])
 			if err != nil {
 				return nil, err
+			}
+			if len(ss.refs) > 0 {
+				return map[string]any{"schema": ss.text, "references": ss.refs}, nil
 			}
 			return map[string]any{"schema": ss.text}, nil
 		case n == 4 && p[1] == "ids" && p[3] == "schema" && m == http.MethodGet:
@@ -364,14 +380,18 @@ func (s *Server) route(r *http.Request) (any, error) {
 			return s.deleteConfig(subject)
 		}
 		return nil, methodNotAllowed(r)
-	case p[0] == "mode" && n == 1:
-		switch m {
-		case http.MethodGet:
-			s.mu.RLock()
-			defer s.mu.RUnlock()
-			return map[string]string{"mode": s.st.mode}, nil
-		case http.MethodPut:
-			return s.putMode(r)
+	case p[0] == "mode" && n <= 2:
+		subject := ""
+		if n == 2 {
+			subject = p[1]
+		}
+		switch {
+		case m == http.MethodGet:
+			return s.getMode(subject, q.Get("defaultToGlobal") == "true")
+		case m == http.MethodPut:
+			return s.putMode(r, subject, q.Get("force") == "true")
+		case m == http.MethodDelete && subject != "":
+			return s.deleteMode(subject)
 		}
 		return nil, methodNotAllowed(r)
 	}
@@ -394,35 +414,62 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 type schemaRequest struct {
-	Schema     string            `json:"schema"`
-	SchemaType string            `json:"schemaType"`
-	References []json.RawMessage `json:"references"`
+	Schema     string      `json:"schema"`
+	SchemaType string      `json:"schemaType"`
+	References []Reference `json:"references"`
+	ID         int         `json:"id"`      // IMPORT mode only
+	Version    int         `json:"version"` // IMPORT mode only
 }
 
-// parseRequest reads and validates a schema request body.
-func parseRequest(r *http.Request) (*compat.Schema, string, error) {
+// readRequest reads a schema request body and checks what needs no state.
+func readRequest(r *http.Request) (*schemaRequest, error) {
 	var req schemaRequest
 	if err := decodeBody(r, &req); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if req.SchemaType != "" && !strings.EqualFold(req.SchemaType, "AVRO") {
-		return nil, "", errf(422, CodeInvalidSchema, "Invalid schema: schema type %q is not supported; this registry serves AVRO only", req.SchemaType)
-	}
-	if len(req.References) > 0 {
-		return nil, "", errf(422, CodeInvalidSchema, "Invalid schema: schema references are not supported; inline the referenced types")
+		return nil, errf(422, CodeInvalidSchema, "Invalid schema: schema type %q is not supported; this registry serves AVRO only", req.SchemaType)
 	}
 	if strings.TrimSpace(req.Schema) == "" {
-		return nil, "", errf(422, CodeInvalidSchema, `Invalid schema: the request has no "schema"`)
+		return nil, errf(422, CodeInvalidSchema, `Invalid schema: the request has no "schema"`)
 	}
-	sch, err := compat.Parse(req.Schema)
+	for _, ref := range req.References {
+		if ref.Name == "" || ref.Subject == "" || ref.Version == 0 || ref.Version < -1 {
+			return nil, errf(422, CodeInvalidSchema, "Invalid schema: reference %+v needs a name, a subject and a version (-1 for the latest)", ref)
+		}
+	}
+	return &req, nil
+}
+
+// parse resolves the request's references (version -1 to the subject's
+// latest live version) and parses the schema; the caller holds mu.
+func (s *Server) parse(req *schemaRequest) (*compat.Schema, []Reference, error) {
+	var refs []Reference
+	for _, ref := range req.References {
+		if ref.Version == -1 {
+			sub := s.st.subjects[ref.Subject]
+			if sub == nil || len(sub.live()) == 0 {
+				return nil, nil, errf(422, CodeInvalidSchema, "Invalid schema: reference %q: subject %q not found", ref.Name, ref.Subject)
+			}
+			live := sub.live()
+			ref.Version = live[len(live)-1].version
+		}
+		refs = append(refs, ref)
+	}
+	sch, err := s.st.parseRefs(req.Schema, refs)
 	if err != nil {
-		return nil, "", errf(422, CodeInvalidSchema, "Invalid schema: %v", err)
+		return nil, nil, errf(422, CodeInvalidSchema, "Invalid schema: %v", err)
 	}
-	// Downstream decoders use goavro: refuse what it cannot compile.
-	if _, err := goavro.NewCodec(req.Schema); err != nil {
-		return nil, "", errf(422, CodeInvalidSchema, "Invalid schema: %v", err)
+	// Downstream decoders use goavro: refuse what it cannot compile (with
+	// the referenced types inline).
+	text := req.Schema
+	if len(refs) > 0 {
+		text = sch.Normalized()
 	}
-	return sch, req.Schema, nil
+	if _, err := goavro.NewCodec(text); err != nil {
+		return nil, nil, errf(422, CodeInvalidSchema, "Invalid schema: %v", err)
+	}
+	return sch, refs, nil
 }
 
 func (s *Server) levelOf(subject string) compat.Level {
@@ -456,23 +503,46 @@ func (s *Server) commit(rec *logRecord) error {
 	return nil
 }
 
-func (s *Server) writable() error {
-	if s.st.mode == "READONLY" {
-		return errf(422, CodeOperationNotPermitted, "Subject or registry is in read-only mode")
+// modeOf is the mode that applies to subject ("" for the registry).
+func (s *Server) modeOf(subject string) string {
+	if sub := s.st.subjects[subject]; subject != "" && sub != nil && sub.mode != "" {
+		return sub.mode
+	}
+	return s.st.mode
+}
+
+// writable refuses a change to subject ("" for the registry) in READONLY.
+func (s *Server) writable(subject string) error {
+	if s.modeOf(subject) == ModeReadOnly {
+		if subject == "" {
+			return errf(422, CodeOperationNotPermitted, "The registry is in read-only mode")
+		}
+		return errf(422, CodeOperationNotPermitted, "Subject '%s' is in read-only mode", subject)
 	}
 	return nil
 }
 
 func (s *Server) register(r *http.Request, subject string) (any, error) {
-	sch, text, err := parseRequest(r)
+	req, err := readRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	norm := sch.Normalized()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	if err := s.writable(subject); err != nil {
 		return nil, err
+	}
+	sch, refs, err := s.parse(req)
+	if err != nil {
+		return nil, err
+	}
+	text := req.Schema
+	norm := identity(sch, refs)
+	if s.modeOf(subject) == ModeImport {
+		return s.importSchema(subject, req, text, refs, norm)
+	}
+	if req.ID > 0 || req.Version > 0 {
+		return nil, errf(422, CodeOperationNotPermitted, "Subject '%s' is not in import mode: a registration may not give its id or version", subject)
 	}
 	sub := s.st.subjects[subject]
 	if sub != nil {
@@ -501,51 +571,153 @@ func (s *Server) register(r *http.Request, subject string) (any, error) {
 	} else {
 		text = s.st.schemas[id].text
 	}
-	rec := &logRecord{Op: "register", Subject: subject, Version: s.st.maxVersion[subject] + 1, ID: id, Schema: text}
+	rec := &logRecord{Op: "register", Subject: subject, Version: s.st.maxVersion[subject] + 1, ID: id, Schema: text, References: refs}
 	if err := s.commit(rec); err != nil {
 		return nil, err
 	}
 	return map[string]int{"id": id}, nil
 }
 
+// importSchema registers in IMPORT mode: with the id (and the version, if
+// given) of the request, and no compatibility check. An id already holding
+// another schema, or a schema already registered under another id, is
+// refused; the caller holds mu.
+func (s *Server) importSchema(subject string, req *schemaRequest, text string, refs []Reference, norm string) (any, error) {
+	if req.ID < 1 {
+		return nil, errf(422, CodeOperationNotPermitted, "Subject '%s' is in import mode: a registration must give its id", subject)
+	}
+	if old, ok := s.st.schemas[req.ID]; ok && old.norm != norm {
+		return nil, errf(422, CodeOperationNotPermitted, "Overwrite new schema with id %d is not permitted.", req.ID)
+	}
+	if other, ok := s.st.byNorm[norm]; ok && other != req.ID {
+		return nil, errf(422, CodeOperationNotPermitted, "Schema is already registered with id %d, not %d", other, req.ID)
+	}
+	version := req.Version
+	sub := s.st.subjects[subject]
+	if sub != nil {
+		for _, v := range sub.versions {
+			if v.id == req.ID && (version < 1 || v.version == version) {
+				return map[string]int{"id": req.ID}, nil
+			}
+		}
+	}
+	if version < 1 {
+		version = s.st.maxVersion[subject] + 1
+	} else if sub != nil && sub.find(version) != nil {
+		return nil, errf(422, CodeOperationNotPermitted, "Subject '%s' already has a version %d", subject, version)
+	}
+	if s.st.schemas[req.ID] != nil {
+		text, refs = s.st.schemas[req.ID].text, s.st.schemas[req.ID].refs
+	}
+	rec := &logRecord{Op: "register", Subject: subject, Version: version, ID: req.ID, Schema: text, References: refs}
+	if err := s.commit(rec); err != nil {
+		return nil, err
+	}
+	return map[string]int{"id": req.ID}, nil
+}
+
 type versionResponse struct {
-	Subject string `json:"subject"`
-	Version int    `json:"version"`
-	ID      int    `json:"id"`
-	Schema  string `json:"schema"`
+	Subject    string      `json:"subject"`
+	Version    int         `json:"version"`
+	ID         int         `json:"id"`
+	References []Reference `json:"references,omitempty"`
+	Schema     string      `json:"schema"`
+}
+
+// versionOf answers a subject version; the caller holds mu.
+func (s *Server) versionOf(subject string, v *versionEntry) versionResponse {
+	ss := s.st.schemas[v.id]
+	return versionResponse{Subject: subject, Version: v.version, ID: v.id, References: ss.refs, Schema: ss.text}
 }
 
 func (s *Server) lookup(r *http.Request, subject string, deleted bool) (any, error) {
-	sch, _, err := parseRequest(r)
+	req, err := readRequest(r)
 	if err != nil {
 		return nil, err
 	}
-	norm := sch.Normalized()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	sch, refs, err := s.parse(req)
+	if err != nil {
+		return nil, err
+	}
+	norm := identity(sch, refs)
 	sub := s.st.subjects[subject]
 	if sub == nil || (!deleted && len(sub.live()) == 0) {
 		return nil, subjectNotFound(subject)
 	}
 	for _, v := range sub.versions {
 		if (deleted || !v.deleted) && s.st.schemas[v.id].norm == norm {
-			return versionResponse{subject, v.version, v.id, s.st.schemas[v.id].text}, nil
+			return s.versionOf(subject, v), nil
 		}
 	}
 	return nil, errf(404, CodeSchemaNotFound, "Schema not found under subject '%s'", subject)
 }
 
-func (s *Server) listSubjects(deleted bool) []string {
+func (s *Server) listSubjects(prefix string, deleted bool) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := []string{}
 	for name, sub := range s.st.subjects {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
 		if len(sub.live()) > 0 || (deleted && len(sub.versions) > 0) {
 			out = append(out, name)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// listSchemas answers GET /schemas: the subject versions whose subject
+// starts with prefix, by subject then version, soft-deleted ones when
+// deleted, only each subject's latest when latestOnly, from offset, at
+// most limit of them (limit < 0: all).
+func (s *Server) listSchemas(prefix string, deleted, latestOnly bool, offset, limit int) []versionResponse {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var names []string
+	for name := range s.st.subjects {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	out := []versionResponse{}
+	for _, name := range names {
+		vs := s.st.subjects[name].live()
+		if deleted {
+			vs = s.st.subjects[name].versions
+		}
+		if latestOnly && len(vs) > 0 {
+			vs = vs[len(vs)-1:]
+		}
+		for _, v := range vs {
+			out = append(out, s.versionOf(name, v))
+		}
+	}
+	if offset >= len(out) {
+		return []versionResponse{}
+	}
+	out = out[offset:]
+	if limit >= 0 && limit < len(out) {
+		out = out[:limit]
+	}
+	return out
+}
+
+// intParam reads a non-negative integer query parameter (def when absent).
+func intParam(q url.Values, key string, def int) (int, error) {
+	v := q.Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 && !(key == "limit" && n == -1) {
+		return 0, errf(400, CodeMalformedRequest, "query parameter %s=%q is not a valid count", key, v)
+	}
+	return n, nil
 }
 
 func (s *Server) listVersions(subject string, deleted bool) (any, error) {
@@ -613,7 +785,7 @@ func (s *Server) getVersion(subject, version string, deleted bool) (versionRespo
 	if err != nil {
 		return versionResponse{}, err
 	}
-	return versionResponse{subject, v.version, v.id, s.st.schemas[v.id].text}, nil
+	return s.versionOf(subject, v), nil
 }
 
 func (s *Server) schemaByID(idStr string) (*storedSchema, error) {
@@ -668,26 +840,40 @@ func (s *Server) idVersions(idStr string, subjectsOnly bool) (any, error) {
 	return names, nil
 }
 
+// compatibility answers a compatibility check as Confluent does: against
+// a subject with no live version, the check of all versions and of
+// "latest" is compatible (nothing to be incompatible with, as a first
+// registration), and a numbered version is 40401 (subject not found).
 func (s *Server) compatibility(r *http.Request, subject, version string, verbose bool) (any, error) {
-	sch, _, err := parseRequest(r)
+	req, err := readRequest(r)
 	if err != nil {
+		return nil, err
+	}
+	n, err := parseVersion(version)
+	if version != "" && err != nil {
 		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	sch, _, err := s.parse(req)
+	if err != nil {
+		return nil, err
+	}
 	level := s.levelOf(subject)
 	var issues []compat.Incompatibility
 	var against []int
-	if version == "" {
-		sub := s.st.subjects[subject]
-		if sub == nil || len(sub.live()) == 0 {
+	sub := s.st.subjects[subject]
+	switch {
+	case sub == nil || len(sub.live()) == 0:
+		if version != "" && n != 0 {
 			return nil, subjectNotFound(subject)
 		}
+	case version == "":
 		for _, v := range sub.live() {
 			against = append(against, v.version)
 		}
 		issues = compat.CheckLevel(level, sch, s.history(sub))
-	} else {
+	default:
 		v, err := s.findVersion(subject, version, false)
 		if err != nil {
 			return nil, err
@@ -735,7 +921,7 @@ func (s *Server) putConfig(r *http.Request, subject string) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	if err := s.writable(subject); err != nil {
 		return nil, err
 	}
 	if err := s.commit(&logRecord{Op: "config", Subject: subject, Level: string(level)}); err != nil {
@@ -747,7 +933,7 @@ func (s *Server) putConfig(r *http.Request, subject string) (any, error) {
 func (s *Server) deleteConfig(subject string) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	if err := s.writable(subject); err != nil {
 		return nil, err
 	}
 	var prev compat.Level
@@ -766,7 +952,29 @@ func (s *Server) deleteConfig(subject string) (any, error) {
 	return map[string]compat.Level{"compatibilityLevel": prev}, nil
 }
 
-func (s *Server) putMode(r *http.Request) (any, error) {
+// unreferenced refuses to delete a subject version that a live schema
+// references (Confluent's 42206); the caller holds mu.
+func (s *Server) unreferenced(subject string, version int) error {
+	if ids := s.st.referencedBy(subject, version); len(ids) > 0 {
+		return errf(422, CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}: schema ids %v", subject, version, ids)
+	}
+	return nil
+}
+
+// getMode answers GET /mode and GET /mode/{subject}: a subject without a
+// mode of its own is 40409 unless defaultToGlobal.
+func (s *Server) getMode(subject string, defaultToGlobal bool) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if sub := s.st.subjects[subject]; subject != "" && (sub == nil || sub.mode == "") && !defaultToGlobal {
+		return nil, errf(404, CodeSubjectModeNotFound, "Subject '%s' does not have subject-level mode configured", subject)
+	}
+	return map[string]string{"mode": s.modeOf(subject)}, nil
+}
+
+// putMode sets the registry's mode or a subject's. IMPORT needs the
+// registry (or the subject) to hold no schema yet, unless force.
+func (s *Server) putMode(r *http.Request, subject string, force bool) (any, error) {
 	var req struct {
 		Mode string `json:"mode"`
 	}
@@ -774,26 +982,53 @@ func (s *Server) putMode(r *http.Request) (any, error) {
 		return nil, err
 	}
 	mode := strings.ToUpper(req.Mode)
-	if mode != "READWRITE" && mode != "READONLY" {
-		return nil, errf(422, CodeInvalidMode, "Invalid mode %q: this registry supports READWRITE and READONLY", req.Mode)
+	if !validMode(mode) {
+		return nil, errf(422, CodeInvalidMode, "Invalid mode %q: this registry supports READWRITE, READONLY and IMPORT", req.Mode)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.commit(&logRecord{Op: "mode", Mode: mode}); err != nil {
+	if mode == ModeImport && !force {
+		for name, sub := range s.st.subjects {
+			if (subject == "" || name == subject) && len(sub.versions) > 0 {
+				return nil, errf(422, CodeOperationNotPermitted, "Cannot import since found existing subjects (%s); set force=true to import anyway", name)
+			}
+		}
+	}
+	if err := s.commit(&logRecord{Op: "mode", Subject: subject, Mode: mode}); err != nil {
 		return nil, err
 	}
 	return map[string]string{"mode": mode}, nil
 }
 
+// deleteMode removes a subject's own mode and answers the one it had.
+func (s *Server) deleteMode(subject string) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.st.subjects[subject]
+	if sub == nil || sub.mode == "" {
+		return nil, errf(404, CodeSubjectModeNotFound, "Subject '%s' does not have subject-level mode configured", subject)
+	}
+	prev := sub.mode
+	if err := s.commit(&logRecord{Op: "mode", Subject: subject}); err != nil {
+		return nil, err
+	}
+	return map[string]string{"mode": prev}, nil
+}
+
 func (s *Server) deleteSubject(subject string, permanent bool) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	if err := s.writable(subject); err != nil {
 		return nil, err
 	}
 	sub := s.st.subjects[subject]
 	if sub == nil || len(sub.versions) == 0 {
 		return nil, subjectNotFound(subject)
+	}
+	for _, v := range sub.versions {
+		if err := s.unreferenced(subject, v.version); err != nil {
+			return nil, err
+		}
 	}
 	live := sub.live()
 	if permanent && len(live) > 0 {
@@ -821,11 +1056,14 @@ func (s *Server) deleteSubject(subject string, permanent bool) (any, error) {
 func (s *Server) deleteVersion(subject, version string, permanent bool) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
+	if err := s.writable(subject); err != nil {
 		return nil, err
 	}
 	v, err := s.findVersion(subject, version, version != "latest" && version != "-1")
 	if err != nil {
+		return nil, err
+	}
+	if err := s.unreferenced(subject, v.version); err != nil {
 		return nil, err
 	}
 	if permanent && !v.deleted {

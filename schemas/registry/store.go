@@ -26,14 +26,126 @@ type logRecord struct {
 	Schema    string `json:"schema,omitempty"`
 	Permanent bool   `json:"permanent,omitempty"`
 	Level     string `json:"level,omitempty"` // config: "" removes the level
-	Mode      string `json:"mode,omitempty"`
+	Mode      string `json:"mode,omitempty"`  // mode: "" removes a subject's mode
+	// References of a registered schema, each to a concrete version.
+	References []Reference `json:"references,omitempty"`
 }
+
+// Reference is one of Confluent's schema references: the Avro named type
+// Name (a full name) is the one defined by the schema registered as
+// Subject's Version. A registration may give version -1 for the latest;
+// the registry stores the concrete version.
+type Reference struct {
+	Name    string `json:"name"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+// Registry modes (Confluent's /mode): READWRITE accepts every change,
+// READONLY none, and IMPORT takes registrations with the id (and version)
+// the request gives, without compatibility checks.
+const (
+	ModeReadWrite = "READWRITE"
+	ModeReadOnly  = "READONLY"
+	ModeImport    = "IMPORT"
+)
+
+func validMode(m string) bool { return m == ModeReadWrite || m == ModeReadOnly || m == ModeImport }
 
 type storedSchema struct {
 	id     int
 	text   string
-	parsed *compat.Schema
-	norm   string
+	refs   []Reference
+	parsed *compat.Schema // with its references resolved
+	norm   string         // identity: the normalized form, and the references
+}
+
+// identity is what tells two registered schemas apart: the normalized
+// form of the schema with its references inlined, and the references
+// themselves (Confluent keeps a schema with references apart from the same
+// types written inline).
+func identity(parsed *compat.Schema, refs []Reference) string {
+	norm := parsed.Normalized()
+	if len(refs) == 0 {
+		return norm
+	}
+	b, _ := json.Marshal(refs)
+	return norm + "\x00references:" + string(b)
+}
+
+// parseRefs parses a schema with references, each resolved in st to the
+// schema of a concrete subject version (soft-deleted versions included, so
+// a logged registration always replays).
+func (st *state) parseRefs(text string, refs []Reference) (*compat.Schema, error) {
+	if len(refs) == 0 {
+		return compat.Parse(text)
+	}
+	var deps []*compat.Schema
+	for _, r := range refs {
+		var v *versionEntry
+		if sub := st.subjects[r.Subject]; sub != nil {
+			v = sub.find(r.Version)
+		}
+		if v == nil {
+			return nil, fmt.Errorf("reference %q: subject %q has no version %d", r.Name, r.Subject, r.Version)
+		}
+		dep := st.schemas[v.id].parsed
+		if dep.Name != r.Name && !definesName(dep, r.Name) {
+			return nil, fmt.Errorf("reference %q: subject %q version %d does not define it", r.Name, r.Subject, r.Version)
+		}
+		deps = append(deps, dep)
+	}
+	return compat.ParseWithReferences(text, deps...)
+}
+
+// definesName reports whether a named type called name is reachable from s.
+func definesName(s *compat.Schema, name string) bool {
+	seen := map[*compat.Schema]bool{}
+	var walk func(*compat.Schema) bool
+	walk = func(s *compat.Schema) bool {
+		if s == nil || seen[s] {
+			return false
+		}
+		seen[s] = true
+		if s.Name == name {
+			return true
+		}
+		for _, f := range s.Fields {
+			if walk(f.Type) {
+				return true
+			}
+		}
+		for _, b := range s.Branches {
+			if walk(b) {
+				return true
+			}
+		}
+		return walk(s.Items) || walk(s.Values)
+	}
+	return walk(s)
+}
+
+// referencedBy returns the ids of live versions whose schemas reference
+// subject's version.
+func (st *state) referencedBy(subject string, version int) []int {
+	ids := []int{}
+	seen := map[int]bool{}
+	for _, sub := range st.subjects {
+		for _, v := range sub.live() {
+			if seen[v.id] {
+				continue
+			}
+			for _, r := range st.schemas[v.id].refs {
+				if r.Subject == subject && r.Version == version {
+					ids = append(ids, v.id)
+					seen[v.id] = true
+					break
+				}
+			}
+		}
+	}
+	sort.Ints(ids)
+	return ids
 }
 
 type versionEntry struct {
@@ -44,6 +156,7 @@ type versionEntry struct {
 type subjectEntry struct {
 	versions []*versionEntry // ascending by version
 	level    compat.Level    // "" means the global level applies
+	mode     string          // "" means the global mode applies
 }
 
 func (s *subjectEntry) live() []*versionEntry {
@@ -85,7 +198,7 @@ func newState(level compat.Level) *state {
 		byNorm:     map[string]int{},
 		subjects:   map[string]*subjectEntry{},
 		level:      level,
-		mode:       "READWRITE",
+		mode:       ModeReadWrite,
 		nextID:     1,
 		maxVersion: map[string]int{},
 	}
@@ -109,11 +222,11 @@ func (st *state) validate(r *logRecord) error {
 		if r.ID < 1 || r.Version < 1 || r.Subject == "" {
 			return fmt.Errorf("registration with subject %q, version %d, id %d", r.Subject, r.Version, r.ID)
 		}
-		p, err := compat.Parse(r.Schema)
+		p, err := st.parseRefs(r.Schema, r.References)
 		if err != nil {
 			return fmt.Errorf("schema id %d: %w", r.ID, err)
 		}
-		norm := p.Normalized()
+		norm := identity(p, r.References)
 		if sub := st.subjects[r.Subject]; sub != nil && sub.find(r.Version) != nil {
 			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
 		}
@@ -139,7 +252,7 @@ func (st *state) validate(r *logRecord) error {
 			}
 		}
 	case "mode":
-		if r.Mode != "READWRITE" && r.Mode != "READONLY" {
+		if !validMode(r.Mode) && (r.Subject == "" || r.Mode != "") {
 			return fmt.Errorf("unknown mode %q", r.Mode)
 		}
 	default:
@@ -156,11 +269,11 @@ func (st *state) apply(r *logRecord) error {
 		if r.ID < 1 || r.Version < 1 || r.Subject == "" {
 			return fmt.Errorf("registration with subject %q, version %d, id %d", r.Subject, r.Version, r.ID)
 		}
-		p, err := compat.Parse(r.Schema)
+		p, err := st.parseRefs(r.Schema, r.References)
 		if err != nil {
 			return fmt.Errorf("schema id %d: %w", r.ID, err)
 		}
-		norm := p.Normalized()
+		norm := identity(p, r.References)
 		if st.subjects[r.Subject] != nil && st.subjects[r.Subject].find(r.Version) != nil {
 			return fmt.Errorf("subject %q version %d registered twice", r.Subject, r.Version)
 		}
@@ -172,7 +285,7 @@ func (st *state) apply(r *logRecord) error {
 			if other, ok := st.byNorm[norm]; ok {
 				return fmt.Errorf("schema of id %d registered again as id %d", other, r.ID)
 			}
-			st.schemas[r.ID] = &storedSchema{id: r.ID, text: r.Schema, parsed: p, norm: norm}
+			st.schemas[r.ID] = &storedSchema{id: r.ID, text: r.Schema, refs: r.References, parsed: p, norm: norm}
 			st.byNorm[norm] = r.ID
 		}
 		if r.ID >= st.nextID {
@@ -209,7 +322,7 @@ func (st *state) apply(r *logRecord) error {
 		}
 		if r.Permanent {
 			sub.versions = nil
-			sub.level = ""
+			sub.level, sub.mode = "", ""
 			delete(st.maxVersion, r.Subject)
 		} else {
 			for _, v := range sub.versions {
@@ -236,10 +349,15 @@ func (st *state) apply(r *logRecord) error {
 		st.subject(r.Subject).level = lvl
 		st.dropIfEmpty(r.Subject)
 	case "mode":
-		if r.Mode != "READWRITE" && r.Mode != "READONLY" {
+		if !validMode(r.Mode) && (r.Subject == "" || r.Mode != "") {
 			return fmt.Errorf("unknown mode %q", r.Mode)
 		}
-		st.mode = r.Mode
+		if r.Subject == "" {
+			st.mode = r.Mode
+			return nil
+		}
+		st.subject(r.Subject).mode = r.Mode
+		st.dropIfEmpty(r.Subject)
 	default:
 		return fmt.Errorf("unknown operation %q", r.Op)
 	}
@@ -247,7 +365,7 @@ func (st *state) apply(r *logRecord) error {
 }
 
 func (st *state) dropIfEmpty(name string) {
-	if s := st.subjects[name]; s != nil && len(s.versions) == 0 && s.level == "" {
+	if s := st.subjects[name]; s != nil && len(s.versions) == 0 && s.level == "" && s.mode == "" {
 		delete(st.subjects, name)
 	}
 }

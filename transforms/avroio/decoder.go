@@ -146,7 +146,7 @@ func (d *Decoder) Decode(dst, msg []byte) (body []byte, id uint32, err error) {
 		body = r.value(dst, p.prog, 0)
 	}
 	if r.err == nil && r.off != len(payload) {
-		r.fail(deadletter.InvalidPayload, "%d trailing bytes after the record", len(payload)-r.off)
+		r.fail(deadletter.InvalidPayload, "%s left over after the record", nbytes(len(payload)-r.off))
 	}
 	if r.err != nil {
 		return nil, id, fmt.Errorf("avroio: schema id %d: %w", id, r.err)
@@ -224,7 +224,10 @@ func Validate(schema *compat.Schema, payload []byte) error {
 	r := run{src: payload}
 	r.skip(schema, 0)
 	if r.err == nil && r.off != len(payload) {
-		r.fail(deadletter.InvalidPayload, "%d trailing bytes after the record", len(payload)-r.off)
+		r.fail(deadletter.InvalidPayload, "%s left over after the record", nbytes(len(payload)-r.off))
 	}
-	return r.err
+	if r.err != nil {
+		return fmt.Errorf("avroio: %w", r.err)
+	}
+	return nil
 }

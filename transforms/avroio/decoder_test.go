@@ -10,6 +10,7 @@ import (
 	"github.com/linkedin/goavro/v2"
 
 	"github.com/trialflow/trialflow/schemas"
+	"github.com/trialflow/trialflow/schemas/registry/compat"
 	"github.com/trialflow/trialflow/schemas/wire"
 	"github.com/trialflow/trialflow/transforms/avroio"
 	"github.com/trialflow/trialflow/transforms/deadletter"
@@ -137,6 +138,54 @@ func TestDecodeRejectsWithReasonCodes(t *testing.T) {
 		if got := deadletter.CodeOf(err); got != c.code {
 			t.Errorf("%s: code %q (%v), want %q", c.name, got, err, c.code)
 		}
+	}
+}
+
+// TestDecodeReasonTexts pins the dead-letter reason texts: what was wrong,
+// once, in words, with the schema id and payload byte.
+func TestDecodeReasonTexts(t *testing.T) {
+	reg := fakeRegistry{1: visitV1}
+	dec, err := avroio.NewDecoder(reg, visitV2) // resolves v1 to v2
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := avroio.NewDecoder(reg, visitV1) // reads v1 as is
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := frame(t, 1, visitV1, map[string]any{"id": "abc", "count": int32(1), "dropped": []any{},
+		"kind": "A", "score": nil})
+	// An id string of length 36 (zig-zag varint 72) with 8 bytes after it.
+	cut := append([]byte{72}, "12345678"...)
+	if _, _, err := same.Decode(nil, wire.Append(nil, 1, cut)); err == nil || err.Error() !=
+		"avroio: schema id 1: record truncated at payload byte 1: a length of 36 bytes runs past the end (8 bytes left)" {
+		t.Errorf("truncated string, identity plan: %v", err)
+	}
+	for _, c := range []struct {
+		name, want string
+		msg        []byte
+	}{
+		{"truncated string, resolved plan", "avroio: schema id 1: record truncated at payload byte 1: " +
+			"a length of 36 bytes runs past the end (8 bytes left)", wire.Append(nil, 1, cut)},
+		{"cut varint", "avroio: schema id 1: record truncated at payload byte 0: the string or bytes length ends inside its varint",
+			wire.Append(nil, 1, []byte{0x80})},
+		{"trailing byte", "avroio: schema id 1: invalid record at payload byte 8: 1 byte left over after the record",
+			append(append([]byte(nil), good...), 0)},
+		{"bad enum index", "avroio: schema id 1: invalid record at payload byte 5: enum index 4 is not one of the 2 symbols",
+			wire.Append(nil, 1, []byte{2, 'a', 2, 0, 8, 0})},
+	} {
+		_, _, err := dec.Decode(nil, c.msg)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s:\n got %v\nwant %s", c.name, err, c.want)
+		}
+	}
+	v1, err := compat.Parse(visitV1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := avroio.Validate(v1, cut); err == nil ||
+		err.Error() != "avroio: record truncated at payload byte 1: a length of 36 bytes runs past the end (8 bytes left)" {
+		t.Errorf("Validate: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 
 	"github.com/trialflow/trialflow/schemas/registry/compat"
 	"github.com/trialflow/trialflow/transforms/deadletter"
@@ -460,10 +461,47 @@ type run struct {
 	scratch   []byte
 }
 
+// fail records the first problem of a record, once, in words: what is
+// wrong with the record (by code), where, and why. Callers add the
+// "avroio: schema id N: " context.
 func (r *run) fail(code deadletter.Code, format string, args ...any) {
-	if r.err == nil {
-		r.err = deadletter.Errorf(code, "avroio: at payload byte %d: %s", r.off, fmt.Sprintf(format, args...))
+	if r.err != nil {
+		return
 	}
+	what := "invalid record"
+	switch code {
+	case deadletter.TruncatedPayload:
+		what = "record truncated"
+	case deadletter.IncompatibleSchema:
+		what = "record unreadable by the reader schema"
+	}
+	r.err = deadletter.Errorf(code, "%s at payload byte %d: %s", what, r.off, fmt.Sprintf(format, args...))
+}
+
+// nbytes says n bytes in words.
+func nbytes(n int) string {
+	if n == 1 {
+		return "1 byte"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
+
+// length reads the length of a string, bytes or map key and reports
+// whether that many bytes are left.
+func (r *run) length(what string) (int, bool) {
+	l := r.varint(what + " length")
+	if r.err != nil {
+		return 0, false
+	}
+	if l < 0 {
+		r.fail(deadletter.InvalidPayload, "a %s of negative length %d", what, l)
+		return 0, false
+	}
+	if left := len(r.src) - r.off; l > int64(left) {
+		r.fail(deadletter.TruncatedPayload, "a length of %s runs past the end (%s left)", nbytes(int(l)), nbytes(left))
+		return 0, false
+	}
+	return int(l), true
 }
 
 func (r *run) need(n int, what string) bool {
@@ -471,7 +509,7 @@ func (r *run) need(n int, what string) bool {
 		return false
 	}
 	if n < 0 || len(r.src)-r.off < n {
-		r.fail(deadletter.TruncatedPayload, "%s needs %d bytes, %d left", what, n, len(r.src)-r.off)
+		r.fail(deadletter.TruncatedPayload, "a %s needs %s (%s left)", what, nbytes(n), nbytes(len(r.src)-r.off))
 		return false
 	}
 	return true
@@ -483,11 +521,11 @@ func (r *run) varint(what string) int64 {
 	}
 	v, n := binary.Varint(r.src[r.off:])
 	if n == 0 {
-		r.fail(deadletter.TruncatedPayload, "%s: varint cut short", what)
+		r.fail(deadletter.TruncatedPayload, "the %s ends inside its varint", what)
 		return 0
 	}
 	if n < 0 {
-		r.fail(deadletter.InvalidPayload, "%s: varint overflows 64 bits", what)
+		r.fail(deadletter.InvalidPayload, "the %s varint overflows 64 bits", what)
 		return 0
 	}
 	r.off += n
@@ -499,7 +537,7 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 		return dst
 	}
 	if depth > maxDepth {
-		r.fail(deadletter.InvalidPayload, "nesting deeper than %d", maxDepth)
+		r.fail(deadletter.InvalidPayload, "values nested deeper than %d levels", maxDepth)
 		return dst
 	}
 	switch n.op {
@@ -507,7 +545,7 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 	case opBool:
 		if r.need(1, "boolean") {
 			if b := r.src[r.off]; b > 1 {
-				r.fail(deadletter.InvalidPayload, "boolean byte 0x%02x", b)
+				r.fail(deadletter.InvalidPayload, "a boolean byte is 0x%02x, not 0 or 1", b)
 				return dst
 			}
 			dst = append(dst, r.src[r.off])
@@ -517,7 +555,7 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 		start := r.off
 		v := r.varint("integer")
 		if r.err == nil && n.writer.Kind == compat.Int && (v < math.MinInt32 || v > math.MaxInt32) {
-			r.fail(deadletter.InvalidPayload, "int %d out of range", v)
+			r.fail(deadletter.InvalidPayload, "an int of %d is outside the 32-bit range", v)
 		}
 		dst = append(dst, r.src[start:r.off]...)
 	case opIntToFloat, opLongToFloat:
@@ -544,15 +582,8 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 		}
 	case opBytes:
 		start := r.off
-		l := r.varint("length")
-		if r.err == nil && l < 0 {
-			r.fail(deadletter.InvalidPayload, "negative length %d", l)
-		}
-		if r.err == nil && l > int64(len(r.src)) {
-			r.fail(deadletter.TruncatedPayload, "length %d beyond the %d-byte payload", l, len(r.src))
-		}
-		if r.need(int(l), "bytes") {
-			r.off += int(l)
+		if l, ok := r.length("string or bytes"); ok {
+			r.off += l
 			dst = append(dst, r.src[start:r.off]...)
 		}
 	case opFixed:
@@ -566,7 +597,7 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 			return dst
 		}
 		if i < 0 || i >= int64(len(n.enums)) {
-			r.fail(deadletter.InvalidPayload, "enum index %d of %d symbols", i, len(n.enums))
+			r.fail(deadletter.InvalidPayload, "enum index %d is not one of the %d symbols", i, len(n.enums))
 			return dst
 		}
 		if n.enums[i] < 0 {
@@ -584,11 +615,11 @@ func (r *run) value(dst []byte, n *node, depth int) []byte {
 			return dst
 		}
 		if i < 0 || i >= int64(len(n.branches)) {
-			r.fail(deadletter.InvalidPayload, "union index %d of %d branches", i, len(n.branches))
+			r.fail(deadletter.InvalidPayload, "union branch index %d is not one of the %d branches", i, len(n.branches))
 			return dst
 		}
 		if n.branches[i] == nil {
-			r.fail(deadletter.IncompatibleSchema, "writer union branch %s is not readable", n.unreadable[i])
+			r.fail(deadletter.IncompatibleSchema, "the writer's union branch %s is not readable", n.unreadable[i])
 			return dst
 		}
 		if n.readerIdx[i] >= 0 {
@@ -617,28 +648,28 @@ func (r *run) blocks(dst []byte, n *node, depth int) []byte {
 		}
 		if count < 0 {
 			if count == math.MinInt64 {
-				r.fail(deadletter.InvalidPayload, "block count overflows")
+				r.fail(deadletter.InvalidPayload, "an array or map block count overflows")
 				return dst
 			}
 			count = -count
 			size := r.varint("block size")
 			if r.err == nil && size < 0 {
-				r.fail(deadletter.InvalidPayload, "negative block size %d", size)
+				r.fail(deadletter.InvalidPayload, "an array or map block has a negative byte size %d", size)
 			}
 		}
 		if count > maxBlockItems {
-			r.fail(deadletter.InvalidPayload, "block of %d items", count)
+			r.fail(deadletter.InvalidPayload, "an array or map block of %d items is over the limit of %d", count, maxBlockItems)
 			return dst
 		}
 		if minSize > 0 {
 			if count > int64(len(r.src)-r.off)/int64(minSize) {
-				r.fail(deadletter.TruncatedPayload, "block of %d items in %d remaining bytes", count, len(r.src)-r.off)
+				r.fail(deadletter.TruncatedPayload, "an array or map block of %d items cannot fit in the %d bytes left", count, len(r.src)-r.off)
 				return dst
 			}
 		} else {
 			r.zeroItems += int(count)
 			if r.zeroItems > maxZeroItems {
-				r.fail(deadletter.InvalidPayload, "more than %d items of an empty type", maxZeroItems)
+				r.fail(deadletter.InvalidPayload, "more than %d items of a type that takes no bytes", maxZeroItems)
 				return dst
 			}
 		}
@@ -646,14 +677,11 @@ func (r *run) blocks(dst []byte, n *node, depth int) []byte {
 		for i := int64(0); i < count && r.err == nil; i++ {
 			if n.op == opMap {
 				start := r.off
-				l := r.varint("map key length")
-				if r.err == nil && (l < 0 || l > int64(len(r.src))) {
-					r.fail(deadletter.TruncatedPayload, "map key length %d", l)
-				}
-				if !r.need(int(l), "map key") {
+				l, ok := r.length("map key")
+				if !ok {
 					return dst
 				}
-				r.off += int(l)
+				r.off += l
 				dst = append(dst, r.src[start:r.off]...)
 			}
 			dst = r.value(dst, n.items, depth+1)
@@ -711,7 +739,7 @@ func (r *run) skip(s *compat.Schema, depth int) {
 		return
 	}
 	if depth > maxDepth {
-		r.fail(deadletter.InvalidPayload, "nesting deeper than %d", maxDepth)
+		r.fail(deadletter.InvalidPayload, "values nested deeper than %d levels", maxDepth)
 		return
 	}
 	switch s.Kind {
@@ -719,21 +747,21 @@ func (r *run) skip(s *compat.Schema, depth int) {
 	case compat.Boolean:
 		if r.need(1, "boolean") {
 			if b := r.src[r.off]; b > 1 {
-				r.fail(deadletter.InvalidPayload, "boolean byte 0x%02x", b)
+				r.fail(deadletter.InvalidPayload, "a boolean byte is 0x%02x, not 0 or 1", b)
 				return
 			}
 			r.off++
 		}
 	case compat.Int:
 		if v := r.varint("int"); r.err == nil && (v < math.MinInt32 || v > math.MaxInt32) {
-			r.fail(deadletter.InvalidPayload, "int %d out of range", v)
+			r.fail(deadletter.InvalidPayload, "an int of %d is outside the 32-bit range", v)
 		}
 	case compat.Long:
 		r.varint("long")
 	case compat.Enum:
 		i := r.varint("enum index")
 		if r.err == nil && (i < 0 || i >= int64(len(s.Symbols))) {
-			r.fail(deadletter.InvalidPayload, "enum index %d of %d symbols", i, len(s.Symbols))
+			r.fail(deadletter.InvalidPayload, "enum index %d is not one of the %d symbols", i, len(s.Symbols))
 		}
 	case compat.Float:
 		if r.need(4, "float") {
@@ -744,13 +772,8 @@ func (r *run) skip(s *compat.Schema, depth int) {
 			r.off += 8
 		}
 	case compat.Bytes, compat.String:
-		l := r.varint("length")
-		if r.err == nil && (l < 0 || l > int64(len(r.src))) {
-			r.fail(deadletter.TruncatedPayload, "length %d", l)
-			return
-		}
-		if r.need(int(l), "bytes") {
-			r.off += int(l)
+		if l, ok := r.length("string or bytes"); ok {
+			r.off += l
 		}
 	case compat.Fixed:
 		if r.need(s.Size, "fixed") {
@@ -763,7 +786,7 @@ func (r *run) skip(s *compat.Schema, depth int) {
 	case compat.Union:
 		i := r.varint("union index")
 		if r.err == nil && (i < 0 || i >= int64(len(s.Branches))) {
-			r.fail(deadletter.InvalidPayload, "union index %d of %d branches", i, len(s.Branches))
+			r.fail(deadletter.InvalidPayload, "union branch index %d is not one of the %d branches", i, len(s.Branches))
 			return
 		}
 		if r.err == nil {
@@ -783,23 +806,23 @@ func (r *run) skip(s *compat.Schema, depth int) {
 			}
 			if count < 0 {
 				if count == math.MinInt64 {
-					r.fail(deadletter.InvalidPayload, "block count overflows")
+					r.fail(deadletter.InvalidPayload, "an array or map block count overflows")
 					return
 				}
 				count = -count
 				if size := r.varint("block size"); r.err == nil && size < 0 {
-					r.fail(deadletter.InvalidPayload, "negative block size %d", size)
+					r.fail(deadletter.InvalidPayload, "an array or map block has a negative byte size %d", size)
 					return
 				}
 			}
 			if count > maxBlockItems || minSize > 0 && count > int64(len(r.src)-r.off)/int64(minSize) {
-				r.fail(deadletter.TruncatedPayload, "block of %d items in %d remaining bytes", count, len(r.src)-r.off)
+				r.fail(deadletter.TruncatedPayload, "an array or map block of %d items cannot fit in the %d bytes left", count, len(r.src)-r.off)
 				return
 			}
 			if minSize == 0 {
 				r.zeroItems += int(count)
 				if r.zeroItems > maxZeroItems {
-					r.fail(deadletter.InvalidPayload, "more than %d items of an empty type", maxZeroItems)
+					r.fail(deadletter.InvalidPayload, "more than %d items of a type that takes no bytes", maxZeroItems)
 					return
 				}
 			}

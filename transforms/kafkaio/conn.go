@@ -40,6 +40,40 @@ type Conn struct {
 	TLSKeyFile         string // PEM client key
 	TLSServerName      string // overrides the server name checked
 	TLSInsecureSkipVfy bool   // tests only: do not verify the server
+
+	// Compression is the codec producers built from the Conn compress
+	// record batches with, by Kafka's name: "none" (the default when
+	// empty), "gzip", "snappy", "lz4" or "zstd". Consumers read whatever
+	// codec a batch carries, so it matters only to what other clients
+	// can read; see the package doc for which clients read which codecs.
+	Compression string
+}
+
+// Producer compression codecs, by the names Kafka's compression.type uses.
+const (
+	CompressionNone   = "none"
+	CompressionGzip   = "gzip"
+	CompressionSnappy = "snappy"
+	CompressionLZ4    = "lz4"
+	CompressionZstd   = "zstd"
+)
+
+// codec maps a Conn.Compression name to franz-go's codec.
+func codec(name string) (kgo.CompressionCodec, error) {
+	switch strings.ToLower(name) {
+	case "", CompressionNone:
+		return kgo.NoCompression(), nil
+	case CompressionGzip:
+		return kgo.GzipCompression(), nil
+	case CompressionSnappy:
+		return kgo.SnappyCompression(), nil
+	case CompressionLZ4:
+		return kgo.Lz4Compression(), nil
+	case CompressionZstd:
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("kafkaio: unknown compression %q (want %s, %s, %s, %s or %s)",
+		name, CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd)
 }
 
 // ConnOption sets connection options of Read and Write.
@@ -93,15 +127,21 @@ func (c Conn) Validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("kafkaio: TLS client certificate and key must be given together")
 	}
+	if _, err := codec(c.Compression); err != nil {
+		return err
+	}
 	return nil
 }
 
-// Opts returns the franz-go options for the connection.
+// Opts returns the franz-go options for the connection, with the producer
+// compression of Compression (none when empty, where franz-go alone would
+// prefer snappy).
 func (c Conn) Opts() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	comp, _ := codec(c.Compression) // checked by Validate
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ProducerBatchCompression(comp)}
 	var pass string
 	if c.SASLMechanism != "" {
 		var err error

@@ -64,6 +64,7 @@ func TestConnValidate(t *testing.T) {
 		{Brokers: []string{"b:9092"}, SASLMechanism: "PLAIN"},
 		{Brokers: []string{"b:9092"}, SASLMechanism: "PLAIN", SASLUser: "u"}, // no password reference
 		{Brokers: []string{"b:9092"}, TLS: true, TLSCertFile: "c.pem"},
+		{Brokers: []string{"b:9092"}, Compression: "brotli"},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v: want an error", c)

@@ -43,6 +43,25 @@
 // bundle on any produce error; Transactional makes every bundle one Kafka
 // transaction.
 //
+// Producers do not compress by default (Conn.Compression, the Compression
+// write option), because a codec a consumer lacks makes the whole topic
+// unreadable to it, and franz-go's own default is snappy. Which clients read
+// which codecs, without extra packages:
+//
+//	client                                    none gzip snappy lz4 zstd
+//	Apache Kafka Java client (and Streams)    yes  yes  yes    yes yes (2.1+)
+//	librdkafka: confluent-kafka-go/-python/   yes  yes  yes    yes yes
+//	  -dotnet, node-rdkafka, @confluentinc/kafka-javascript
+//	franz-go, Sarama, segmentio/kafka-go      yes  yes  yes    yes yes
+//	kafkajs                                   yes  yes  plugin plugin plugin
+//	kafka-python                              yes  yes  pkg    pkg pkg
+//	ruby-kafka                                yes  yes  gem    gem gem
+//
+// kafkajs reads snappy, lz4 and zstd only once the application registers a
+// codec package (kafkajs-snappy, kafkajs-lz4, @kafkajs/zstd); kafka-python
+// needs python-snappy, lz4 and zstandard installed; ruby-kafka the snappy,
+// extlz4 and zstd-ruby gems. none and gzip are read by every one of them.
+//
 // Connection settings (brokers, SASL PLAIN/SCRAM, TLS) are plain exported
 // fields of Conn, because DoFns are serialized to workers; clients are
 // built in Setup.

@@ -114,6 +114,7 @@ type writeConfig struct {
 	transactional string
 	keepPartition bool
 	linger        time.Duration
+	compression   string
 }
 
 // ToTopic writes records whose Topic is empty to topic; records with a
@@ -136,3 +137,12 @@ func KeepPartition() WriteOption { return writeOpt(func(c *writeConfig) { c.keep
 
 // Linger lets the producer wait up to d to fill batches (default 0).
 func Linger(d time.Duration) WriteOption { return writeOpt(func(c *writeConfig) { c.linger = d }) }
+
+// Compression compresses the produced record batches with codec, one of
+// CompressionNone (the default), CompressionGzip, CompressionSnappy,
+// CompressionLZ4 or CompressionZstd; it overrides the Compression of a
+// WithConn given before or after it. Every mainstream client reads none and
+// gzip; the package doc says which read the others.
+func Compression(codec string) WriteOption {
+	return writeOpt(func(c *writeConfig) { c.compression = codec })
+}

@@ -22,8 +22,9 @@ func init() {
 // Write produces every Record of col (a PCollection<Record>) to the Kafka
 // cluster at brokers, with the record's key, headers and timestamp (the
 // produce time when zero). A record with an empty Topic goes to the
-// ToTopic topic. The producer is idempotent; each bundle is flushed before
-// it finishes and fails on any produce error.
+// ToTopic topic. Batches are not compressed unless Compression (or the
+// Conn's Compression) says so. The producer is idempotent; each bundle is
+// flushed before it finishes and fails on any produce error.
 //
 // The PCollection returned holds no elements: its watermark passes a time
 // only once every record before it is durably in Kafka, which is what
@@ -33,6 +34,9 @@ func Write(s beam.Scope, brokers []string, col beam.PCollection, opts ...WriteOp
 	cfg := writeConfig{conn: Conn{Brokers: brokers}}
 	for _, o := range opts {
 		o.applyWrite(&cfg)
+	}
+	if cfg.compression != "" {
+		cfg.conn.Compression = cfg.compression
 	}
 	if err := cfg.conn.Validate(); err != nil {
 		panic(fmt.Sprintf("kafkaio.Write: %v", err))

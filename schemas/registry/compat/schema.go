@@ -129,6 +129,48 @@ const maxSchemaBytes = 4 << 20
 // specification: names, namespaces, references, unions, enum symbols, fixed
 // sizes and field defaults.
 func Parse(schemaJSON string) (*Schema, error) {
+	return ParseWithReferences(schemaJSON)
+}
+
+// ParseWithReferences parses schemaJSON as Parse does, with the named types
+// of refs (parsed referenced schemas: Confluent's schema references) known
+// by their full names. The result shares the referenced nodes, so its
+// Canonical and Normalized forms define them inline, self-contained.
+func ParseWithReferences(schemaJSON string, refs ...*Schema) (*Schema, error) {
+	names := map[string]*Schema{}
+	for _, r := range refs {
+		collectNamed(r, names)
+	}
+	return parse(schemaJSON, names)
+}
+
+// collectNamed adds the named types reachable from s to names, the first
+// definition of a name winning.
+func collectNamed(s *Schema, names map[string]*Schema) {
+	if s == nil {
+		return
+	}
+	switch s.Kind {
+	case Record, Enum, Fixed:
+		if _, ok := names[s.Name]; ok {
+			return
+		}
+		names[s.Name] = s
+		for _, f := range s.Fields {
+			collectNamed(f.Type, names)
+		}
+	case Array:
+		collectNamed(s.Items, names)
+	case Map:
+		collectNamed(s.Values, names)
+	case Union:
+		for _, b := range s.Branches {
+			collectNamed(b, names)
+		}
+	}
+}
+
+func parse(schemaJSON string, names map[string]*Schema) (*Schema, error) {
 	if len(schemaJSON) > maxSchemaBytes {
 		return nil, &ParseError{Msg: fmt.Sprintf("schema is %d bytes, more than the %d allowed", len(schemaJSON), maxSchemaBytes)}
 	}
@@ -141,7 +183,7 @@ func Parse(schemaJSON string) (*Schema, error) {
 	if _, err := dec.Token(); err == nil {
 		return nil, &ParseError{Msg: "invalid JSON: trailing data after the schema"}
 	}
-	p := &parser{names: map[string]*Schema{}}
+	p := &parser{names: names}
 	s, err := p.parse(root, "", "")
 	if err != nil {
 		return nil, err

@@ -242,3 +242,29 @@ func TestNullNamespaceNested(t *testing.T) {
 		t.Errorf("normalized form lost the null namespace: %s", s.Normalized())
 	}
 }
+
+func TestParseWithReferences(t *testing.T) {
+	addr, err := Parse(`{"type":"record","name":"Address","namespace":"com.acme","fields":[{"name":"city","type":"string"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const person = `{"type":"record","name":"Person","namespace":"com.acme","fields":[{"name":"home","type":"Address"},{"name":"work","type":"com.acme.Address"}]}`
+	if _, err := Parse(person); err == nil {
+		t.Fatal("Parse resolved a type no reference defines")
+	}
+	p, err := ParseWithReferences(person, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Fields[0].Type != addr || p.Fields[1].Type != addr {
+		t.Error("the references do not share the referenced node")
+	}
+	want := `{"name":"com.acme.Person","type":"record","fields":[{"name":"home","type":{"name":"com.acme.Address","type":"record","fields":[{"name":"city","type":"string"}]}},{"name":"work","type":"com.acme.Address"}]}`
+	if got := p.Canonical(); got != want {
+		t.Errorf("Canonical:\n got %s\nwant %s", got, want)
+	}
+	// A schema may not define again a type a reference defines.
+	if _, err := ParseWithReferences(`{"type":"record","name":"Address","namespace":"com.acme","fields":[]}`, addr); err == nil {
+		t.Error("a type defined twice was accepted")
+	}
+}

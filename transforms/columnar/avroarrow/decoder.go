@@ -209,7 +209,7 @@ func (d *Decoder) Append(p *Program, body []byte) error {
 	d.buf, d.p, d.items = body, 0, 0
 	err := d.exec(&p.root)
 	if err == nil && d.p != len(body) {
-		err = &DecodeError{Offset: d.p, Err: fmt.Errorf("%w: %d bytes", ErrTrailingBytes, len(body)-d.p)}
+		err = &DecodeError{Offset: d.p, Err: fmt.Errorf("%w: %d bytes left over after the record", ErrTrailingBytes, len(body)-d.p)}
 	}
 	// d.buf keeps aliasing body until the next Append: clearing it would
 	// cost a second pointer write (a GC write barrier) per record.
@@ -373,7 +373,7 @@ func (d *Decoder) bytesSlow() ([]byte, error) {
 		return nil, fmt.Errorf("%w: negative length %d", ErrInvalidLength, n)
 	}
 	if rem := len(d.buf) - d.p; n > int64(rem) {
-		return nil, fmt.Errorf("%w: length %d with %d bytes left", ErrTruncated, n, rem)
+		return nil, fmt.Errorf("%w: a length of %d bytes runs past the end (%d bytes left)", ErrTruncated, n, rem)
 	}
 	b := d.buf[d.p : d.p+int(n)]
 	d.p += int(n)
@@ -382,7 +382,7 @@ func (d *Decoder) bytesSlow() ([]byte, error) {
 
 func (d *Decoder) fixed(n int) ([]byte, error) {
 	if rem := len(d.buf) - d.p; n > rem {
-		return nil, fmt.Errorf("%w: %d fixed bytes with %d left", ErrTruncated, n, rem)
+		return nil, fmt.Errorf("%w: a fixed of %d bytes runs past the end (%d bytes left)", ErrTruncated, n, rem)
 	}
 	b := d.buf[d.p : d.p+n]
 	d.p += n
@@ -410,7 +410,7 @@ func (d *Decoder) blockCount(minItem int) (int, error) {
 		}
 	}
 	if minItem > 0 && n > int64((len(d.buf)-d.p)/minItem) {
-		return 0, fmt.Errorf("%w: %d items with %d bytes left", ErrTruncated, n, len(d.buf)-d.p)
+		return 0, fmt.Errorf("%w: a block of %d items cannot fit in the %d bytes left", ErrTruncated, n, len(d.buf)-d.p)
 	}
 	if n > int64(d.cfg.maxItems-d.items) {
 		return 0, fmt.Errorf("%w: more than %d items in a record", ErrLimit, d.cfg.maxItems)

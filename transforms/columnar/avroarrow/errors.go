@@ -3,6 +3,7 @@ package avroarrow
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors of decoding and compiling; test with errors.Is.
@@ -37,12 +38,43 @@ type DecodeError struct {
 	Err    error
 }
 
+// Error says what was wrong once, in words: "avroarrow: record truncated
+// at body byte 1 (field id): a length of 36 bytes runs past the end (8
+// bytes left)".
 func (e *DecodeError) Error() string {
-	path := e.Path
-	if path == "" {
-		path = "<record>"
+	what, detail := "invalid record", e.Err.Error()
+	for _, w := range inWords {
+		if errors.Is(e.Err, w.err) {
+			what = w.words
+			detail = strings.TrimPrefix(strings.TrimPrefix(detail, w.err.Error()), ": ")
+			break
+		}
 	}
-	return fmt.Sprintf("avroarrow: decode %s at body offset %d: %v", path, e.Offset, e.Err)
+	s := fmt.Sprintf("avroarrow: %s at body byte %d", what, e.Offset)
+	if e.Path != "" {
+		s += " (field " + e.Path + ")"
+	}
+	if detail != "" {
+		s += ": " + detail
+	}
+	return s
+}
+
+// inWords says what each error means for the record, for DecodeError.
+var inWords = []struct {
+	err   error
+	words string
+}{
+	{ErrTruncated, "record truncated"},
+	{ErrInvalidLength, "invalid length"},
+	{ErrVarint, "malformed varint"},
+	{ErrInvalidValue, "invalid value"},
+	{ErrTrailingBytes, "invalid record"},
+	{ErrLimit, "too many array or map items"},
+	{ErrIncompatible, "record unreadable by the reader schema"},
+	{ErrUnsupported, "unsupported schema"},
+	{ErrUnknownSchema, "unknown schema id"},
+	{ErrTooLarge, "batch too large"},
 }
 
 func (e *DecodeError) Unwrap() error { return e.Err }

@@ -228,3 +228,28 @@ func TestAppendAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per record in steady state", allocs)
 	}
 }
+
+// TestDecodeErrorText pins the reason text of a decoding failure: what was
+// wrong, once, in words, where, and the field.
+func TestDecodeErrorText(t *testing.T) {
+	schema := `{"type":"record","name":"R","fields":[{"name":"id","type":"string"}]}`
+	d, err := avroarrow.New(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Compile(schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		body []byte
+		want string
+	}{
+		{append([]byte{72}, "12345678"...), "avroarrow: record truncated at body byte 1 (field id): a length of 36 bytes runs past the end (8 bytes left)"},
+		{[]byte{2, 'a', 0, 0}, "avroarrow: invalid record at body byte 2: 2 bytes left over after the record"},
+	} {
+		if err := d.Append(p, c.body); err == nil || err.Error() != c.want {
+			t.Errorf("Append(% x):\n got %v\nwant %s", c.body, err, c.want)
+		}
+	}
+}
