@@ -109,7 +109,8 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 
 	// 4. Produce to Kafka.
 	ids := stack.SchemaIDs()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.ProducerBatchCompression(kgo.NoCompression())) // readable by every client (kafkaio.Conn.Compression)
 	if err != nil {
 		return fmt.Errorf("demo: kafka client: %w", err)
 	}
