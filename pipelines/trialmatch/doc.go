@@ -40,7 +40,9 @@
 //     - single patient view: each fact is folded into its patient's profile
 //     (package spv; latest event wins per attribute, idempotent on fact id);
 //     - matching: changed profiles are evaluated as one Arrow batch against
-//     the compiled open-trial catalog (packages catalog, match); a change of
+//     the open-trial catalog (packages catalog, match): every trial version
+//     compiled once per day, the table's decisions applied to the engine's
+//     hits, so a change of the table compiles nothing; a change of
 //     the open-trial table re-judges every stored profile of the shard,
 //     against the trials whose decision changed only when the patient's
 //     ledger was brought up to date the same day (its eligibility for the
