@@ -57,20 +57,25 @@ func WithoutWebUI() Option { return optFunc(func(c *config) { c.webUI = false })
 // WithRunner overrides the --runner flag.
 func WithRunner(name string) Option { return optFunc(func(c *config) { c.runner = name }) }
 
-// Check reports a clear error when the runner is unknown or lacks what it
-// needs, before any work starts.
-func Check(name string) error {
+// Check reports a clear error, before any work starts, when the runner is
+// unknown, lacks a flag it needs, or cannot run p: a transform of p needs
+// a feature the runner lacks (Unsupported), such as state or timers on the
+// direct runner. The error names the transform and the feature. A nil p
+// checks the runner alone. Run calls Check.
+func Check(name string, p *beam.Pipeline) error {
 	switch name {
 	case "prism", "direct", "dataflow":
-		return nil
 	case "universal", "flink":
 		if *jobopts.Endpoint == "" {
 			return fmt.Errorf("runners: --runner=%s needs --endpoint=HOST:PORT of a Beam job server (e.g. the Flink job server on localhost:8099)", name)
 		}
-		return nil
 	default:
 		return fmt.Errorf("runners: unknown runner %q; want one of %s", name, strings.Join(Known, ", "))
 	}
+	if p == nil {
+		return nil
+	}
+	return Unsupported(name, p)
 }
 
 // Run executes p on the selected runner and waits for it to finish.
@@ -79,10 +84,7 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	if err := Check(c.runner); err != nil {
-		return nil, err
-	}
-	if err := Unsupported(c.runner, p); err != nil {
+	if err := Check(c.runner, p); err != nil {
 		return nil, err
 	}
 	if c.runner == "prism" {

@@ -14,17 +14,17 @@ import (
 )
 
 func TestCheck(t *testing.T) {
-	if err := runners.Check("prism"); err != nil {
+	if err := runners.Check("prism", nil); err != nil {
 		t.Fatal(err)
 	}
-	err := runners.Check("spork")
+	err := runners.Check("spork", nil)
 	if err == nil || !strings.Contains(err.Error(), `unknown runner "spork"`) {
 		t.Fatalf("err = %v", err)
 	}
 	saved := *jobopts.Endpoint
 	*jobopts.Endpoint = ""
 	defer func() { *jobopts.Endpoint = saved }()
-	if err := runners.Check("flink"); err == nil || !strings.Contains(err.Error(), "needs --endpoint") {
+	if err := runners.Check("flink", nil); err == nil || !strings.Contains(err.Error(), "needs --endpoint") {
 		t.Fatalf("flink without endpoint: err = %v", err)
 	}
 }
