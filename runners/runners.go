@@ -78,7 +78,11 @@ func Check(name string, p *beam.Pipeline) error {
 	return Unsupported(name, p)
 }
 
-// Run executes p on the selected runner and waits for it to finish.
+// Run executes p on the selected runner and waits for it to finish. It is
+// the way to run a trialflow pipeline (rather than beamx.Run or beam.Run):
+// it refuses, before any work, a pipeline the runner cannot run (Check),
+// sets the Prism experiment the stateful transforms need
+// (PrismSDFSplitExperiment) and starts in-process Prism.
 func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineResult, error) {
 	c := config{log: io.Discard, webUI: true, runner: Name()}
 	for _, o := range opts {
@@ -87,7 +91,9 @@ func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineRe
 	if err := Check(c.runner, p); err != nil {
 		return nil, err
 	}
-	if c.runner == "prism" {
+	if c.runner == "prism" || c.runner == "universal" {
+		// universal is how a standalone Prism is reached; other job
+		// servers ignore the experiment.
 		DisablePrismSDFSplit()
 	}
 	if c.runner == "prism" && *jobopts.Endpoint == "" {
@@ -144,7 +150,9 @@ func freePort() (int, error) {
 // Prism v2.77.0 can split a bundle of a stateful stage so that one key's
 // elements run in two bundles at once, each with its own copy of the key's
 // state, and one copy's updates are lost (seen in transforms/join's tests).
-// Every trialflow pipeline has stateful stages, so Run sets it for Prism.
+// Every trialflow pipeline has stateful stages, so Run sets it for Prism
+// (in process, or a standalone one through --runner=universal): a pipeline
+// run with Run needs nothing else.
 const PrismSDFSplitExperiment = "prism_disable_sdf_split"
 
 // DisablePrismSDFSplit adds PrismSDFSplitExperiment to Beam's --experiments

@@ -45,3 +45,22 @@ func TestRunPrismWithWebUI(t *testing.T) {
 		t.Fatalf("log = %q", log.String())
 	}
 }
+
+// Run sets Prism's prism_disable_sdf_split experiment itself, once, beside
+// experiments given on the command line.
+func TestRunSetsPrismExperimentOnce(t *testing.T) {
+	beam.Init()
+	saved, savedEndpoint := *jobopts.Experiments, *jobopts.Endpoint
+	defer func() { *jobopts.Experiments, *jobopts.Endpoint = saved, savedEndpoint }()
+	*jobopts.Experiments = "some_other"
+	for range 2 {
+		p, s := beam.NewPipelineWithRoot()
+		passert.Sum(s, beam.Create(s, 1, 2), "sum", 2, 3)
+		if _, err := runners.Run(context.Background(), p, runners.WithRunner("prism"), runners.WithoutWebUI()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := *jobopts.Experiments, "some_other,"+runners.PrismSDFSplitExperiment; got != want {
+		t.Fatalf("--experiments = %q, want %q", got, want)
+	}
+}
