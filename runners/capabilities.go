@@ -33,7 +33,7 @@ var lacks = map[string]map[Feature]string{
 	// that asks for them fails at its first element with a nil pointer
 	// inside Beam (its validates-runner suite skips them: directFilters).
 	"direct": {
-		State:                "Beam's Go direct runner has no user state (directFilters: TestValueState, TestBagState, ...); run it on prism (the default), or use a transform's bounded form (join.Bounded) where it has one",
+		State:                "Beam's Go direct runner has no user state (directFilters: TestValueState, TestBagState, ...); run it on prism (the default), or use a stateless form where the transform has one (join.TemporalTable with join.Bounded)",
 		EventTimeTimers:      "Beam's Go direct runner has no timers (directFilters: TestTimers.*); run it on prism (the default)",
 		ProcessingTimeTimers: "Beam's Go direct runner has no timers (directFilters: TestTimers.*); run it on prism (the default)",
 		BundleFinalization:   "Beam's Go direct runner has no bundle finalization (directFilters: TestParDoBundleFinalizer.*); run it on prism (the default)",

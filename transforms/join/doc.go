@@ -107,7 +107,8 @@
 // Prism; a test that runs on Prism through ptest calls
 // runners.DisablePrismSDFSplit in TestMain, as this package's do. Run also
 // refuses the stateful joins on the direct runner, which has no state or
-// timers (the Bounded forms run there).
+// timers, naming the transform (Window, CoGroup and TemporalTable with
+// Bounded run there).
 //
 // # Watermark holds
 //
