@@ -11,6 +11,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/trialflow/trialflow/pipelines/nexmark"
+	"github.com/trialflow/trialflow/runners"
 	"github.com/trialflow/trialflow/transforms/join"
 )
 
@@ -54,9 +55,7 @@ func nexmarkRun(b *testing.B, bytes int64, build func(s beam.Scope, persons, auc
 	// stages (see transforms/join's doc); restore the flag for other
 	// benchmarks afterwards.
 	old := flag.Lookup("experiments").Value.String()
-	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
-		b.Fatal(err)
-	}
+	runners.DisablePrismSDFSplit()
 	defer func() { _ = flag.Set("experiments", old) }()
 	b.SetBytes(bytes)
 	b.ReportAllocs()

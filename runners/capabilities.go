@@ -14,6 +14,8 @@ import (
 type Feature string
 
 const (
+	State                Feature = "user state"
+	EventTimeTimers      Feature = "event-time timers"
 	BundleFinalization   Feature = "bundle finalization"
 	MapState             Feature = "MapState"
 	SetState             Feature = "SetState"
@@ -26,6 +28,16 @@ const (
 // validates-runner suite skips these on Flink (sdks/go/test/integration,
 // flinkFilters).
 var lacks = map[string]map[Feature]string{
+	// Beam's Go direct runner executes DoFns in process without the state,
+	// timer or finalization handlers of the portable runners, so a DoFn
+	// that asks for them fails at its first element with a nil pointer
+	// inside Beam (its validates-runner suite skips them: directFilters).
+	"direct": {
+		State:                "Beam's Go direct runner has no user state (directFilters: TestValueState, TestBagState, ...); run it on prism (the default), or use a stateless form where the transform has one (join.TemporalTable with join.Bounded)",
+		EventTimeTimers:      "Beam's Go direct runner has no timers (directFilters: TestTimers.*); run it on prism (the default)",
+		ProcessingTimeTimers: "Beam's Go direct runner has no timers (directFilters: TestTimers.*); run it on prism (the default)",
+		BundleFinalization:   "Beam's Go direct runner has no bundle finalization (directFilters: TestParDoBundleFinalizer.*); run it on prism (the default)",
+	},
 	"flink": {
 		BundleFinalization:   "Beam's portable Flink runner rejects bundle finalization in batch (github.com/apache/beam/issues/19526, under #19525) and in streaming runs the callbacks only after a Flink checkpoint, which a Go pipeline cannot turn on; kafkaio commits group offsets this way",
 		MapState:             "Beam's Flink runner has no map-based state for the Go SDK (flinkFilters: TestMapState)",
@@ -35,9 +47,10 @@ var lacks = map[string]map[Feature]string{
 	},
 }
 
-// Unsupported reports, for a runner whose gaps are known (flink), the first
-// transform of p that needs a feature the runner lacks, naming the
-// transform and the feature. It returns nil for other runners.
+// Unsupported reports, for a runner whose gaps are known (direct, flink),
+// the first transform of p that needs a feature the runner lacks, naming
+// the transform and the feature. It returns nil for other runners. Check
+// calls it; Run calls Check before any work.
 func Unsupported(runner string, p *beam.Pipeline) error {
 	gaps, ok := lacks[strings.ToLower(runner)]
 	if !ok {
@@ -57,6 +70,9 @@ func Unsupported(runner string, p *beam.Pipeline) error {
 				need = append(need, BundleFinalization)
 			}
 		}
+		if len(e.DoFn.PipelineState()) > 0 {
+			need = append(need, State)
+		}
 		for _, st := range e.DoFn.PipelineState() {
 			switch st.StateType() {
 			case state.TypeMap:
@@ -70,8 +86,11 @@ func Unsupported(runner string, p *beam.Pipeline) error {
 		pts, _ := e.DoFn.PipelineTimers()
 		for _, pt := range pts {
 			for _, d := range pt.Timers() {
-				if d == timers.ProcessingTimeDomain {
+				switch d {
+				case timers.ProcessingTimeDomain:
 					need = append(need, ProcessingTimeTimers)
+				case timers.EventTimeDomain:
+					need = append(need, EventTimeTimers)
 				}
 			}
 		}

@@ -46,7 +46,10 @@ func TestUnsupportedOnFlink(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MapState") || !strings.Contains(err.Error(), "Remember") {
 		t.Fatalf("Unsupported(flink, MapState pipeline) = %v, want an error naming the transform and MapState", err)
 	}
-	for _, r := range []string{"prism", "direct", "universal", "dataflow"} {
+	if err := Unsupported("direct", p); err == nil || !strings.Contains(err.Error(), "user state") {
+		t.Errorf("Unsupported(direct, MapState pipeline) = %v, want a user state error", err)
+	}
+	for _, r := range []string{"prism", "universal", "dataflow"} {
 		if err := Unsupported(r, p); err != nil {
 			t.Errorf("Unsupported(%s) = %v, want nil", r, err)
 		}

@@ -57,35 +57,43 @@ func WithoutWebUI() Option { return optFunc(func(c *config) { c.webUI = false })
 // WithRunner overrides the --runner flag.
 func WithRunner(name string) Option { return optFunc(func(c *config) { c.runner = name }) }
 
-// Check reports a clear error when the runner is unknown or lacks what it
-// needs, before any work starts.
-func Check(name string) error {
+// Check reports a clear error, before any work starts, when the runner is
+// unknown, lacks a flag it needs, or cannot run p: a transform of p needs
+// a feature the runner lacks (Unsupported), such as state or timers on the
+// direct runner. The error names the transform and the feature. A nil p
+// checks the runner alone. Run calls Check.
+func Check(name string, p *beam.Pipeline) error {
 	switch name {
 	case "prism", "direct", "dataflow":
-		return nil
 	case "universal", "flink":
 		if *jobopts.Endpoint == "" {
 			return fmt.Errorf("runners: --runner=%s needs --endpoint=HOST:PORT of a Beam job server (e.g. the Flink job server on localhost:8099)", name)
 		}
-		return nil
 	default:
 		return fmt.Errorf("runners: unknown runner %q; want one of %s", name, strings.Join(Known, ", "))
 	}
+	if p == nil {
+		return nil
+	}
+	return Unsupported(name, p)
 }
 
-// Run executes p on the selected runner and waits for it to finish.
+// Run executes p on the selected runner and waits for it to finish. It is
+// the way to run a trialflow pipeline (rather than beamx.Run or beam.Run):
+// it refuses, before any work, a pipeline the runner cannot run (Check),
+// sets the Prism experiment the stateful transforms need
+// (PrismSDFSplitExperiment) and starts in-process Prism.
 func Run(ctx context.Context, p *beam.Pipeline, opts ...Option) (beam.PipelineResult, error) {
 	c := config{log: io.Discard, webUI: true, runner: Name()}
 	for _, o := range opts {
 		o.apply(&c)
 	}
-	if err := Check(c.runner); err != nil {
+	if err := Check(c.runner, p); err != nil {
 		return nil, err
 	}
-	if err := Unsupported(c.runner, p); err != nil {
-		return nil, err
-	}
-	if c.runner == "prism" {
+	if c.runner == "prism" || c.runner == "universal" {
+		// universal is how a standalone Prism is reached; other job
+		// servers ignore the experiment.
 		DisablePrismSDFSplit()
 	}
 	if c.runner == "prism" && *jobopts.Endpoint == "" {
@@ -142,7 +150,9 @@ func freePort() (int, error) {
 // Prism v2.77.0 can split a bundle of a stateful stage so that one key's
 // elements run in two bundles at once, each with its own copy of the key's
 // state, and one copy's updates are lost (seen in transforms/join's tests).
-// Every trialflow pipeline has stateful stages, so Run sets it for Prism.
+// Every trialflow pipeline has stateful stages, so Run sets it for Prism
+// (in process, or a standalone one through --runner=universal): a pipeline
+// run with Run needs nothing else.
 const PrismSDFSplitExperiment = "prism_disable_sdf_split"
 
 // DisablePrismSDFSplit adds PrismSDFSplitExperiment to Beam's --experiments

@@ -94,3 +94,52 @@ func TestCommandUsageListsOwnFlagsFirst(t *testing.T) {
 		t.Errorf("defaults missing:\n%s", out)
 	}
 }
+
+// `trialflow stack up -h` through dispatch, on the real global flag set:
+// stack up's own flags (--topic among them) come before the heading of
+// the global ones, and Beam's --runner after it.
+func TestStackUpHelpShowsOwnFlagsFirst(t *testing.T) {
+	saved := flag.CommandLine
+	defer func() { flag.CommandLine = saved }()
+	fs := flag.NewFlagSet("trialflow", flag.ContinueOnError)
+	saved.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	flag.CommandLine = fs
+
+	err := dispatch(context.Background(), []string{"stack", "up", "-h"}, &out)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("err = %v, want flag.ErrHelp", err)
+	}
+	text := out.String()
+	head := strings.Index(text, "global flags (")
+	runner := strings.Index(text, "\n  -runner")
+	if head < 0 || runner < head {
+		t.Fatalf("no global heading before -runner:\n%s", text)
+	}
+	for _, own := range []string{"-kafka-port", "-registry-addr", "-data", "-register", "-topic name:partitions"} {
+		if i := strings.Index(text, "\n  "+own); i < 0 || i > head {
+			t.Errorf("%s missing or after the global heading", own)
+		}
+	}
+	if !strings.HasPrefix(text, "trialflow stack up: ") {
+		t.Errorf("help does not start with the command and its summary:\n%.200s", text)
+	}
+}
+
+func TestTopicPartitionsFlag(t *testing.T) {
+	tp := topicPartitions{}
+	for _, v := range []string{"orders:6", "payments:1"} {
+		if err := tp.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tp.String() != "orders:6,payments:1" {
+		t.Errorf("String() = %q", tp.String())
+	}
+	for _, bad := range []string{"orders", "orders:0", ":3", "orders:x"} {
+		if err := tp.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,8 @@ func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	reg := fs.String("registry-addr", "127.0.0.1:8081", "Schema Registry listen address")
 	data := fs.String("data", "", "keep Kafka logs and registry state in this directory (empty: memory)")
 	contracts := fs.Bool("register", true, "register the data contracts' value subjects")
+	extra := topicPartitions{}
+	fs.Var(extra, "topic", "create topic `name:partitions` at start, besides the contracts' (repeatable; other topics are created on first use by clients that ask, kafkaio.Write among them)")
 	srvSec := addServerSecurityFlags(fs, "registry-")
 	sec := addClientSecurityFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -51,7 +55,29 @@ func stackUp(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		topics = append(topics, c.Topic)
 	}
 	return local.Run(ctx, os.Stdout, local.Options{KafkaPort: *port, RegistryAddr: *reg, DataDir: *data,
-		RegisterContracts: *contracts, Topics: topics, Registry: regOpts, RegistryAuth: sec.reg})
+		RegisterContracts: *contracts, Topics: topics, TopicPartitions: extra, Registry: regOpts, RegistryAuth: sec.reg})
+}
+
+// topicPartitions is the repeatable --topic name:partitions flag.
+type topicPartitions map[string]int32
+
+func (t topicPartitions) String() string {
+	names := make([]string, 0, len(t))
+	for n, p := range t {
+		names = append(names, fmt.Sprintf("%s:%d", n, p))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ",")
+}
+
+func (t topicPartitions) Set(v string) error {
+	name, n, ok := strings.Cut(v, ":")
+	p, err := strconv.ParseInt(n, 10, 32)
+	if !ok || name == "" || err != nil || p < 1 {
+		return fmt.Errorf("want name:partitions with 1 or more partitions, got %q", v)
+	}
+	t[name] = int32(p)
+	return nil
 }
 
 func splitList(s string) []string {

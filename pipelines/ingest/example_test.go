@@ -22,7 +22,7 @@ func ExampleIngest() {
 		TenantKeys: map[string]string{"p1": "<64 hex digits from the practice's key store>"},
 	}, claims)
 	_, _, _ = res.Facts, res.Dead, res.Receipts
-	_ = p // run with runners.Run or beamx.Run
+	_ = p // run with runners.Run
 }
 
 // The Kafka-to-Kafka ingest that `trialflow ingest` runs.

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/trialflow/trialflow/runners"
 	"github.com/trialflow/trialflow/transforms/join"
 )
 
@@ -34,10 +35,8 @@ func TestMain(m *testing.M) {
 	// Prism v2.77.0 may split a slow bundle of a stateful stage so that
 	// elements of one key run in two bundles at once, each on its own copy
 	// of the key's state: one bundle's updates are lost. Turning splitting
-	// off avoids it.
-	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
-		panic(err)
-	}
+	// off avoids it (runners.Run does the same).
+	runners.DisablePrismSDFSplit()
 	code := ptest.MainRetWithDefault(m, "prism")
 	afterTests()
 	os.Exit(code)

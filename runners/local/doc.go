@@ -8,6 +8,13 @@
 // `make test-kafka`) instead of kfake, creating the topics on it, and
 // embeds only the registry.
 //
+// Other topics are created on first use by any client that asks the broker
+// to create a missing topic: kafkaio.Write (and so deadletter.Write) and
+// Kafka's Java producer do; a franz-go client does with
+// kgo.AllowAutoTopicCreation. For clients that do not ask, name the topics
+// in Options.Topics or Options.TopicPartitions (`trialflow stack up --topic
+// name:partitions`).
+//
 // Start returns a Stack for tests and pipelines; Run is what
 // `trialflow stack up` calls: it starts the stack, prints the bootstrap
 // address and registry URL, and runs until its context is cancelled.

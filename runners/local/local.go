@@ -39,10 +39,17 @@ type Options struct {
 	// DataDir/registry across restarts; "" keeps everything in memory.
 	DataDir string
 	// Topics are created at start (default: every contract's topic).
-	// Other topics are created on first use.
+	// Other topics are created on first use, with Partitions partitions,
+	// by a client that asks the broker to (as Kafka's Java producer,
+	// kafkaio.Write and so deadletter.Write do; a franz-go client needs
+	// kgo.AllowAutoTopicCreation). Name a topic here or in
+	// TopicPartitions for clients that do not ask.
 	Topics []string
 	// Partitions of each created topic (default 3).
 	Partitions int32
+	// TopicPartitions are more topics created at start, each with its
+	// own partition count (`trialflow stack up --topic name:partitions`).
+	TopicPartitions map[string]int32
 	// RegisterContracts registers the value subject of every data
 	// contract (schemas.All) on start.
 	RegisterContracts bool
@@ -76,6 +83,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			o.Topics = append(o.Topics, c.Topic)
 		}
 	}
+	for t, n := range o.TopicPartitions {
+		if n <= 0 {
+			return nil, fmt.Errorf("local: topic %s: %d partitions, want 1 or more", t, n)
+		}
+	}
 	regDir := ""
 	if o.DataDir != "" {
 		regDir = filepath.Join(o.DataDir, "registry")
@@ -85,12 +97,20 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		if err := createTopics(ctx, o.Brokers, o.Partitions, o.Topics); err != nil {
 			return nil, err
 		}
+		for t, n := range o.TopicPartitions {
+			if err := createTopics(ctx, o.Brokers, n, []string{t}); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		kopts := []kfake.Opt{
 			kfake.NumBrokers(1),
 			kfake.AllowAutoTopicCreation(),
 			kfake.DefaultNumPartitions(int(o.Partitions)),
 			kfake.SeedTopics(o.Partitions, o.Topics...),
+		}
+		for t, n := range o.TopicPartitions {
+			kopts = append(kopts, kfake.SeedTopics(n, t))
 		}
 		if o.KafkaPort != 0 {
 			kopts = append(kopts, kfake.Ports(o.KafkaPort))

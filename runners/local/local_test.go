@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -14,6 +16,7 @@ import (
 	"github.com/trialflow/trialflow/runners/local"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/schemas/registry"
+	"github.com/trialflow/trialflow/transforms/kafkaio"
 )
 
 func TestStartRegistersContractsAndServesKafka(t *testing.T) {
@@ -155,5 +158,50 @@ func TestRunPrintsAddressesUntilCancelled(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// A pipeline writes to topics the stack did not create (a dead-letter topic
+// the user names, say): kafkaio.Write asks the broker to create them, as
+// the package doc says. TopicPartitions creates topics with their own
+// partition counts at start.
+func TestWriteCreatesTopicOnFirstUse(t *testing.T) {
+	ctx := context.Background()
+	s, err := local.Start(ctx, local.Options{Topics: []string{"in"}, TopicPartitions: map[string]int32{"wide": 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	p, sc := beam.NewPipelineWithRoot()
+	kafkaio.Write(sc, s.Bootstrap(), beam.Create(sc,
+		kafkaio.Record{Partition: -1, Offset: -1, Key: []byte("a"), Value: []byte("1")},
+		kafkaio.Record{Partition: -1, Offset: -1, Key: []byte("b"), Value: []byte("2")}),
+		kafkaio.ToTopic("my_dead_letters"))
+	ptest.RunAndValidate(t, p)
+
+	adm, err := kadm.NewOptClient(kgo.SeedBrokers(s.Bootstrap()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	ends, err := adm.ListEndOffsets(ctx, "my_dead_letters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	if n != 2 {
+		t.Fatalf("my_dead_letters holds %d records, want 2", n)
+	}
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := topics["my_dead_letters"]; len(d.Partitions) != 3 {
+		t.Errorf("my_dead_letters has %d partitions, want the default 3", len(d.Partitions))
+	}
+	if d := topics["wide"]; len(d.Partitions) != 5 {
+		t.Errorf("wide has %d partitions, want 5", len(d.Partitions))
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/trialflow/trialflow/transforms/deadletter"
 )
 
-// SchemaSource returns the writer schema registered under a global id
-// (implemented by *registry.Client).
+// SchemaSource returns the writer schema registered under a global id. The
+// Schema Registry client implements it: *registry.Client of package
+// github.com/trialflow/trialflow/schemas/registry, made with
+// registry.NewClient(url, registry.WithAuth(auth)).
 type SchemaSource interface {
 	SchemaByID(id int) (string, error)
 }

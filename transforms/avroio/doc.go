@@ -3,7 +3,8 @@
 // letter for every record that cannot be handled.
 //
 // The pure-Go core is Decoder and Encoder. A Decoder fetches each writer
-// schema by id once (through a SchemaSource such as *registry.Client),
+// schema by id once (through a SchemaSource such as the *registry.Client of
+// github.com/trialflow/trialflow/schemas/registry),
 // checks it against the reader schema with the registry's compatibility
 // checker, and compiles a resolving transcoder: writer-order fields are
 // rearranged into reader order, fields the reader lacks are skipped, reader

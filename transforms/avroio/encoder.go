@@ -10,8 +10,10 @@ import (
 	"github.com/trialflow/trialflow/schemas/wire"
 )
 
-// IDSource finds the registry id of a schema under a subject (implemented
-// by *registry.Client).
+// IDSource finds the registry id of a schema under a subject. The Schema
+// Registry client implements it: *registry.Client of package
+// github.com/trialflow/trialflow/schemas/registry, made with
+// registry.NewClient(url, registry.WithAuth(auth)).
 type IDSource interface {
 	IDFor(subject, schema string) (int, error)
 }

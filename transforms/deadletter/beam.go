@@ -50,8 +50,10 @@ func Emit(ctx context.Context, emit func(Record), r Record) {
 	emit(r)
 }
 
-// IDSource finds the registry id of a schema under a subject (implemented
-// by *registry.Client).
+// IDSource finds the registry id of a schema under a subject. The Schema
+// Registry client implements it: *registry.Client of package
+// github.com/trialflow/trialflow/schemas/registry, made with
+// registry.NewClient(url, registry.WithAuth(auth)).
 type IDSource interface {
 	IDFor(subject, schema string) (int, error)
 }

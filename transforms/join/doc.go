@@ -102,8 +102,13 @@
 // Prism v2.77.0 may split a slow bundle of a stateful stage so that rows of
 // one key are processed by two bundles at once, each on its own copy of the
 // key's state; the updates of one are lost (seen as missing pairs for a hot
-// key). Run pipelines with stateful joins on Prism with
-// --experiments=prism_disable_sdf_split (the tests do).
+// key). runners.Run (github.com/trialflow/trialflow/runners), the way to run
+// a trialflow pipeline, sets --experiments=prism_disable_sdf_split for
+// Prism; a test that runs on Prism through ptest calls
+// runners.DisablePrismSDFSplit in TestMain, as this package's do. Run also
+// refuses the stateful joins on the direct runner, which has no state or
+// timers, naming the transform (Window, CoGroup and TemporalTable with
+// Bounded run there).
 //
 // # Watermark holds
 //

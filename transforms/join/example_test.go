@@ -10,8 +10,9 @@ import (
 	"github.com/trialflow/trialflow/transforms/join"
 )
 
-// The examples build pipelines; run them with beamx.Run or ptest.Run on
-// Prism. Inputs are PCollection<KV<string, []byte>> with event timestamps.
+// The examples build pipelines; run them with runners.Run (package
+// github.com/trialflow/trialflow/runners), which checks that the runner
+// can run them and sets the Prism flag the stateful joins need. Inputs are PCollection<KV<string, []byte>> with event timestamps.
 
 func ExampleWindow() {
 	_, s := beam.NewPipelineWithRoot()

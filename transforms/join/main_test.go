@@ -16,15 +16,15 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+
+	"github.com/trialflow/trialflow/runners"
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	// See the package doc: Prism v2.77.0's bundle splitting can run one
 	// key in two bundles at once and lose state updates.
-	if err := flag.Set("experiments", "prism_disable_sdf_split"); err != nil {
-		panic(err)
-	}
+	runners.DisablePrismSDFSplit()
 	code := ptest.MainRetWithDefault(m, "prism")
 	afterTests()
 	os.Exit(code)

@@ -39,7 +39,10 @@
 // need a portable runner such as Prism, Flink or Dataflow.
 //
 // Write produces Records with franz-go's idempotent producer, with the key
-// and headers of each element. It flushes in FinishBundle and fails the
+// and headers of each element. ToTopic sends every record to one topic
+// (records read from Kafka need no clearing of their Topic to be copied);
+// without it each record goes to its own Topic. Partitions are chosen by
+// key unless KeepPartition is given. It flushes in FinishBundle and fails the
 // bundle on any produce error; Transactional makes every bundle one Kafka
 // transaction.
 //

@@ -117,9 +117,10 @@ type writeConfig struct {
 	compression   string
 }
 
-// ToTopic writes records whose Topic is empty to topic; records with a
-// Topic go to theirs. Records read from Kafka keep the topic they were read
-// from: to copy them elsewhere, clear Topic first (see ExampleRead).
+// ToTopic writes every record to topic, whatever its Topic says: records
+// read from Kafka, which carry the topic they were read from, are copied to
+// topic as they are. Without ToTopic each record goes to its own Topic (to
+// spread records over several topics, set Topic and leave ToTopic out).
 func ToTopic(topic string) WriteOption { return writeOpt(func(c *writeConfig) { c.topic = topic }) }
 
 // Transactional makes each bundle one Kafka transaction, with transactional
@@ -131,8 +132,11 @@ func Transactional(prefix string) WriteOption {
 	return writeOpt(func(c *writeConfig) { c.transactional = prefix })
 }
 
-// KeepPartition writes each record to its Partition (when >= 0) instead of
-// choosing the partition by key.
+// KeepPartition writes each record whose Partition is 0 or more to that
+// partition number (which must exist in the topic written to) and
+// partitions the others by key. Without it, Write partitions every record
+// by key and ignores Partition, so records read from one topic and written
+// to another are spread by key as a Kafka producer would.
 func KeepPartition() WriteOption { return writeOpt(func(c *writeConfig) { c.keepPartition = true }) }
 
 // Linger lets the producer wait up to d to fill batches (default 0).

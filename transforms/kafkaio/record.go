@@ -17,10 +17,15 @@ func init() {
 
 // Record is one Kafka record: where it was read (or is to be written), its
 // timestamp, key, headers and value.
+//
+// On Write, Topic is where the record goes unless ToTopic is given (which
+// wins for every record), and Partition is used only with KeepPartition: a
+// partition number (0 or more) keeps the record there, a negative one lets
+// the key choose. Without KeepPartition the key always chooses.
 type Record struct {
-	Topic     string
-	Partition int32 // -1 on Write lets the producer's partitioner choose
-	Offset    int64 // -1 for records not read from Kafka
+	Topic     string // read from; on Write, the topic unless ToTopic is given
+	Partition int32  // read from; on Write with KeepPartition, the partition when >= 0
+	Offset    int64  // -1 for records not read from Kafka
 	Timestamp time.Time
 	Key       []byte
 	Value     []byte
@@ -59,8 +64,9 @@ func FromKgo(kr *kgo.Record) Record {
 	return r
 }
 
-// Kgo converts r to a franz-go record for producing. A negative Partition
-// leaves the choice to the producer's partitioner.
+// Kgo converts r to a franz-go record for producing, Partition included:
+// whether the producer uses it is its partitioner's choice (Write's: see
+// KeepPartition).
 func (r *Record) Kgo() *kgo.Record {
 	kr := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	if len(r.Headers) > 0 {

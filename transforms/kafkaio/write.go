@@ -21,10 +21,20 @@ func init() {
 
 // Write produces every Record of col (a PCollection<Record>) to the Kafka
 // cluster at brokers, with the record's key, headers and timestamp (the
-// produce time when zero). A record with an empty Topic goes to the
-// ToTopic topic. Batches are not compressed unless Compression (or the
-// Conn's Compression) says so. The producer is idempotent; each bundle is
-// flushed before it finishes and fails on any produce error.
+// produce time when zero). Batches are not compressed unless Compression
+// (or the Conn's Compression) says so. The producer is idempotent; each
+// bundle is flushed before it finishes and fails on any produce error.
+//
+// Which topic: with ToTopic every record goes to that topic, whatever its
+// Topic says (records read from Kafka carry the topic they were read from,
+// so a copy needs no clearing); without ToTopic each record goes to its own
+// Topic, and a record without one fails the bundle. Which partition: by key
+// (Kafka's default partitioner, murmur2), whatever Partition says; with
+// KeepPartition, a record's own Partition when it is 0 or more.
+//
+// Like Kafka's Java producer, Write asks the broker to create a topic that
+// does not exist; whether it does is the broker's setting
+// (auto.create.topics.enable; the local stack's broker does).
 //
 // The PCollection returned holds no elements: its watermark passes a time
 // only once every record before it is durably in Kafka, which is what
@@ -65,7 +75,7 @@ func (fn *writeFn) Setup() error {
 		return err
 	}
 	opts = append(opts, kgo.ProducerLinger(time.Duration(fn.LingerMillis)*time.Millisecond),
-		kgo.RecordPartitioner(partitioner(fn.KeepPartition)))
+		kgo.RecordPartitioner(partitioner(fn.KeepPartition)), kgo.AllowAutoTopicCreation())
 	if fn.TxnPrefix != "" {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
@@ -102,14 +112,14 @@ func (fn *writeFn) StartBundle(_ context.Context, _ func(int64)) error {
 
 func (fn *writeFn) ProcessElement(ctx context.Context, r Record, _ func(int64)) error {
 	kr := r.Kgo()
-	if kr.Topic == "" {
+	if fn.Topic != "" {
 		kr.Topic = fn.Topic
 	}
 	if kr.Topic == "" {
 		return errors.New("kafkaio: record without a topic and no ToTopic given")
 	}
 	if !fn.KeepPartition {
-		kr.Partition = 0
+		kr.Partition = -1
 	}
 	fn.cl.Produce(ctx, kr, fn.promise)
 	return nil
@@ -141,11 +151,40 @@ func (fn *writeFn) Teardown() {
 	}
 }
 
-// partitioner hashes keys as Kafka's Java client does, or keeps each
-// record's own partition.
+// partitioner hashes keys as Kafka's Java client does or, with keep, keeps
+// each record's own partition when it is 0 or more and hashes the others.
 func partitioner(keep bool) kgo.Partitioner {
 	if keep {
-		return kgo.ManualPartitioner()
+		return keepPartitioner{kgo.StickyKeyPartitioner(nil)}
 	}
 	return kgo.StickyKeyPartitioner(nil)
+}
+
+type keepPartitioner struct{ byKey kgo.Partitioner }
+
+func (p keepPartitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	return keepTopicPartitioner{p.byKey.ForTopic(topic)}
+}
+
+// keepTopicPartitioner asks for every partition (RequiresConsistency) for a
+// record it keeps, so the index it returns is the partition number.
+type keepTopicPartitioner struct{ byKey kgo.TopicPartitioner }
+
+var _ kgo.TopicPartitionerOnNewBatch = keepTopicPartitioner{}
+
+func (p keepTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || p.byKey.RequiresConsistency(r)
+}
+
+func (p keepTopicPartitioner) Partition(r *kgo.Record, n int) int {
+	if r.Partition >= 0 {
+		return int(r.Partition)
+	}
+	return p.byKey.Partition(r, n)
+}
+
+func (p keepTopicPartitioner) OnNewBatch() {
+	if o, ok := p.byKey.(kgo.TopicPartitionerOnNewBatch); ok {
+		o.OnNewBatch()
+	}
 }
