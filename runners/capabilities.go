@@ -47,6 +47,16 @@ var lacks = map[string]map[Feature]string{
 	},
 }
 
+// wrongOn lists DoFns (by name, as Beam's graph reports it) that run on a
+// runner without an error but with wrong results, with the evidence. A
+// pipeline using one is refused like a missing feature: a refusal is
+// better than a silently empty output.
+var wrongOn = map[string]map[string]string{
+	"flink": {
+		"github.com/trialflow/trialflow/transforms/join.broadcastFn": "join.Broadcast emits no rows and no error on Beam 2.62's Flink runner (TestFlinkBroadcastBounded: 7 rows on Prism, 0 on Flink; cause not found, docs/runners.md); use join.TemporalTable or join.Replicate, or run it on prism",
+	},
+}
+
 // Unsupported reports, for a runner whose gaps are known (direct, flink),
 // the first transform of p that needs a feature the runner lacks, naming
 // the transform and the feature. It returns nil for other runners. Check
@@ -63,6 +73,9 @@ func Unsupported(runner string, p *beam.Pipeline) error {
 	for _, e := range edges {
 		if e.DoFn == nil {
 			continue
+		}
+		if why, ok := wrongOn[strings.ToLower(runner)][e.DoFn.Name()]; ok {
+			return fmt.Errorf("runners: --runner=%s cannot run transform %s (DoFn %s): %s", runner, e.Scope(), e.DoFn.Name(), why)
 		}
 		var need []Feature
 		if pe := e.DoFn.ProcessElementFn(); pe != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+
+	"github.com/trialflow/trialflow/runners"
 )
 
 func init() {
@@ -114,5 +116,20 @@ func TestReplicate(t *testing.T) {
 	passert.Equals(s, got, "0:x@5", "1:x@5", "2:x@5", "0:y@9", "1:y@9", "2:y@9")
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// join.Broadcast gives no rows on Flink (docs/runners.md): runners refuses
+// it there before any work, naming the transform, and lets Prism run it.
+func TestBroadcastRefusedOnFlink(t *testing.T) {
+	p, s := beam.NewPipelineWithRoot()
+	in := sideStream(t, s, []streamStep{{Rows: []sideRow{{1, "armA", 1000, "50"}}}, {Watermark: -1}})
+	Broadcast(s, beam.ParDo(s, sideChange, in), beam.ParDo(s, sideBatch, in), minAgeEval, Shards(3))
+	err := runners.Unsupported("flink", p)
+	if err == nil || !strings.Contains(err.Error(), "join.Broadcast") || !strings.Contains(err.Error(), "broadcastFn") {
+		t.Fatalf("Unsupported(flink) = %v, want join.Broadcast refused", err)
+	}
+	if err := runners.Unsupported("prism", p); err != nil {
+		t.Fatalf("Unsupported(prism) = %v", err)
 	}
 }
