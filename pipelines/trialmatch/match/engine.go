@@ -568,22 +568,7 @@ func (e *Engine) alteration(l *leafInfo, v *Variant, reportDate *int32, intern m
 // MatchBatch is checked against. Matches come profile by profile, clauses in
 // compile order.
 func (e *Engine) Rowwise(profiles []Profile) []Match {
-	var out []Match
-	var arena []Reason
-	for i := range profiles {
-		p := &profiles[i]
-		if p.Deceased && !e.onDeceased {
-			continue
-		}
-		r := rowCtx{p: p}
-		for _, c := range e.clauses {
-			if e.eval(c.root, p, nil) == True {
-				arena = arena[len(arena):] // new matches never share a backing array with old ones
-				out = append(out, e.newMatch(c, &r, &arena))
-			}
-		}
-	}
-	return out
+	return e.rowwise(profiles, len(e.clauses), func(i int) *clause { return e.clauses[i] })
 }
 
 // RowwiseClauses is Rowwise over the listed clauses only (indexes as in a
@@ -595,6 +580,11 @@ func (e *Engine) RowwiseClauses(profiles []Profile, clauses []int32) ([]Match, e
 			return nil, fmt.Errorf("match: clause %d out of range (%d clauses)", ci, len(e.clauses))
 		}
 	}
+	return e.rowwise(profiles, len(clauses), func(i int) *clause { return e.clauses[clauses[i]] }), nil
+}
+
+// rowwise evaluates the n clauses at(0), ..., at(n-1) on each profile.
+func (e *Engine) rowwise(profiles []Profile, n int, at func(int) *clause) []Match {
 	var out []Match
 	var arena []Reason
 	for i := range profiles {
@@ -603,13 +593,12 @@ func (e *Engine) RowwiseClauses(profiles []Profile, clauses []int32) ([]Match, e
 			continue
 		}
 		r := rowCtx{p: p}
-		for _, ci := range clauses {
-			c := e.clauses[ci]
-			if e.eval(c.root, p, nil) == True {
-				arena = arena[len(arena):]
+		for k := 0; k < n; k++ {
+			if c := at(k); e.eval(c.root, p, nil) == True {
+				arena = arena[len(arena):] // new matches never share a backing array with old ones
 				out = append(out, e.newMatch(c, &r, &arena))
 			}
 		}
 	}
-	return out, nil
+	return out
 }
