@@ -31,7 +31,8 @@ test: lint
 # TRIALFLOW_FLINK_PARALLELISM=2 for parallelism 2. Left out, as their
 # output differs from Prism's on Flink (docs/runners.md, "What runs where"):
 # TestFlinkIntervalJoin, TestFlinkTemporalJoin, TestFlinkBroadcastAndReplicate
-# (TestStream input) and TestFlinkBroadcastBounded (no Broadcast output on Flink).
+# (TestStream input) and TestFlinkBroadcastBounded (no Broadcast output on Flink;
+# runners refuses join.Broadcast there: TestBroadcastRefusedOnFlink).
 FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
 FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink|KafkaioOnFlink)$$
 test-flink:
