@@ -102,8 +102,8 @@ func (e *engine) takeMetrics() []func() {
 }
 
 // newEngine returns an engine whose catalogs come from cats, which may be
-// shared by the engines of a stage instance (an engine is compiled once,
-// not once per worker).
+// shared by the engines of a stage instance (trial versions are then
+// compiled once per instance, not once per worker).
 func newEngine(cats *catalog.Compiler) *engine {
 	return &engine{cats: cats, mem: memory.NewGoAllocator()}
 }
