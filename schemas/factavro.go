@@ -278,6 +278,72 @@ func DecodePatientFact(body []byte) (*PatientFact, error) {
 	return f, nil
 }
 
+// DecodeApprovedPatient decodes one Avro body of the approved_patient
+// schema (no frame; exactly one record, nothing after it), as goavro would,
+// without a native map in between. Errors wrap ErrAvro and say which field
+// and offset; array blocks in either form (a count, or a negative count
+// and a byte size) are read, and no length allocates more than the input
+// can hold. Times are UTC.
+func DecodeApprovedPatient(body []byte) (*ApprovedPatient, error) {
+	r := avroReader{b: body, enums: approvedEnums}
+	a := &ApprovedPatient{}
+	r.at = "match_id"
+	a.MatchID = r.str()
+	r.at = "tenant"
+	a.Tenant = r.str()
+	r.at = "patient_id"
+	a.PatientID = r.str()
+	r.at = "protocol_no"
+	a.ProtocolNo = r.str()
+	r.at = "arm_code"
+	a.ArmCode = r.optStr()
+	r.at = "dose_level"
+	a.DoseLevel = r.optStr()
+	r.at = "site_id"
+	a.SiteID = r.optStr()
+	r.at = "action"
+	a.Action = r.enum("MatchAction")
+	r.at = "reasons"
+	r.array(func() {
+		var m MatchReason
+		r.at = "reasons.reason_type"
+		m.ReasonType = r.enum("ReasonType")
+		r.at = "reasons.field"
+		m.Field = r.str()
+		r.at = "reasons.alteration"
+		m.Alteration = r.optStr()
+		r.at = "reasons.level"
+		m.Level = r.optStr()
+		r.at = "reasons.facts"
+		r.array(func() {
+			var f FactRef
+			r.at = "reasons.facts.kind"
+			f.Kind = r.str()
+			r.at = "reasons.facts.event_time"
+			f.EventTime = time.UnixMilli(r.long()).UTC()
+			m.Facts = append(m.Facts, f)
+		})
+		a.Reasons = append(a.Reasons, m)
+	})
+	r.at = "retraction_reason"
+	a.RetractionReason = r.optStr()
+	r.at = "trial_version"
+	a.TrialVersion = r.long()
+	r.at = "approval_reference"
+	a.ApprovalReference = r.optStr()
+	r.at = "event_time"
+	a.EventTime = time.UnixMilli(r.long()).UTC()
+	r.at = "match_time"
+	a.MatchTime = time.UnixMilli(r.long()).UTC()
+	if r.err == nil && r.off != len(r.b) {
+		r.err = fmt.Errorf("%w: %d trailing bytes after the record", ErrAvro, len(r.b)-r.off)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("schemas: approved patient: %w", r.err)
+	}
+	return a, nil
+}
+
 // avroWriter appends Avro binary, remembering the first error.
 type avroWriter struct {
 	b     []byte
@@ -349,10 +415,11 @@ func (w *avroWriter) enum(name, sym string) {
 // avroReader reads Avro binary, remembering the first error; after an
 // error every read returns a zero value.
 type avroReader struct {
-	b   []byte
-	off int
-	at  string // the field being read, for errors
-	err error
+	b     []byte
+	off   int
+	at    string              // the field being read, for errors
+	enums map[string][]string // the schema's enum symbols; factEnums when nil
+	err   error
 }
 
 func (r *avroReader) fail(format string, args ...any) {
@@ -420,6 +487,38 @@ func (r *avroReader) boolean() bool {
 	return c == 1
 }
 
+// array reads an Avro array's blocks, calling item once per element. Each
+// element takes at least one byte, so a count above the bytes left is an
+// error before anything is allocated.
+func (r *avroReader) array(item func()) {
+	at := r.at
+	for r.err == nil {
+		n := r.long()
+		if r.err != nil || n == 0 {
+			return
+		}
+		if n < 0 {
+			if n == math.MinInt64 {
+				r.fail("array block count %d", n)
+				return
+			}
+			n = -n
+			if size := r.long(); r.err == nil && (size < 0 || size > int64(len(r.b)-r.off)) {
+				r.fail("array block of %d bytes with %d bytes left", size, len(r.b)-r.off)
+				return
+			}
+		}
+		if n > int64(len(r.b)-r.off) {
+			r.fail("array block of %d items with %d bytes left", n, len(r.b)-r.off)
+			return
+		}
+		for ; n > 0 && r.err == nil; n-- {
+			item()
+		}
+		r.at = at
+	}
+}
+
 // present reads the branch of a ["null", T] union.
 func (r *avroReader) present() bool {
 	switch i := r.long(); {
@@ -467,6 +566,9 @@ func (r *avroReader) optDouble() *float64 {
 func (r *avroReader) enum(name string) string {
 	i := r.long()
 	syms := factEnums[name]
+	if r.enums != nil {
+		syms = r.enums[name]
+	}
 	if r.err != nil {
 		return ""
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/trialflow/trialflow/schemas"
 )
@@ -201,20 +202,18 @@ func FuzzDecodePatientFact(f *testing.F) {
 	})
 }
 
-// The typed approved_patients encoder writes goavro's bytes.
-func TestApprovedPatientTypedEncodingAgreesWithGoavro(t *testing.T) {
-	codec, err := schemas.ApprovedPatients.Codec()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(3, 5))
+// randomApproved returns n approved_patients records with every optional
+// field present or absent and 0-3 reasons of 0-2 facts each.
+func randomApproved(seed uint64, n int) []*schemas.ApprovedPatient {
+	r := rand.New(rand.NewPCG(seed, 5))
 	optS := func(s string) *string {
 		if r.IntN(2) == 0 {
 			return nil
 		}
 		return schemas.Ptr(s)
 	}
-	for i := range 2000 {
+	out := make([]*schemas.ApprovedPatient, n)
+	for i := range out {
 		a := &schemas.ApprovedPatient{
 			MatchID: "0b7c9a0e-1f2d-5a3b-8c4d-5e6f7a8b9c0d", Tenant: "practice-0" + string(rune('1'+r.IntN(5))),
 			PatientID: "p" + string(rune('a'+r.IntN(26))), ProtocolNo: "26-1" + string(rune('0'+r.IntN(10))),
@@ -231,6 +230,18 @@ func TestApprovedPatientTypedEncodingAgreesWithGoavro(t *testing.T) {
 			}
 			a.Reasons = append(a.Reasons, mr)
 		}
+		out[i] = a
+	}
+	return out
+}
+
+// The typed approved_patients encoder writes goavro's bytes.
+func TestApprovedPatientTypedEncodingAgreesWithGoavro(t *testing.T) {
+	codec, err := schemas.ApprovedPatients.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range randomApproved(3, 2000) {
 		want, err := codec.BinaryFromNative(nil, a.Native())
 		if err != nil {
 			t.Fatalf("record %d: goavro: %v", i, err)
@@ -247,4 +258,114 @@ func TestApprovedPatientTypedEncodingAgreesWithGoavro(t *testing.T) {
 	if _, err := bad.AppendAvroBody(nil); err == nil || !strings.Contains(err.Error(), "MatchAction") {
 		t.Fatalf("unknown action encoded: %v", err)
 	}
+}
+
+// DecodeApprovedPatient reads back what the typed encoder wrote, value for
+// value, and what goavro reads from the same bytes.
+func TestDecodeApprovedPatientRoundTrips(t *testing.T) {
+	codec, err := schemas.ApprovedPatients.Codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range randomApproved(7, 2000) {
+		b, err := a.AppendAvroBody(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := schemas.DecodeApprovedPatient(b)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if d := cmp.Diff(a, got, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("record %d: round trip differs (-want +got):\n%s", i, d)
+		}
+		native, _, err := codec.NativeFromBinary(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaGoavro, err := schemas.ApprovedPatientFromNative(native)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(viaGoavro, got, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("record %d: differs from goavro (-goavro +typed):\n%s", i, d)
+		}
+	}
+	// A block written with a negative count and a byte size (as Java's
+	// blocking encoders do) reads the same as a plain one.
+	a := &schemas.ApprovedPatient{MatchID: "m", Action: "NEW", Reasons: []schemas.MatchReason{{ReasonType: "GENOMIC", Field: "f"}}}
+	plain, _ := a.AppendAvroBody(nil)
+	// plain is head, count 1, the reason, 0, tail; none is head, 0, tail.
+	none, _ := (&schemas.ApprovedPatient{MatchID: "m", Action: "NEW"}).AppendAvroBody(nil)
+	head := plainHead(t, plain, none)
+	tail := none[head+1:]
+	item := plain[head+1 : len(plain)-len(tail)-1]
+	blocked := append(append([]byte{}, plain[:head]...), 1 /* zigzag(-1) */, byte(2*len(item)))
+	blocked = append(append(append(blocked, item...), 0), tail...)
+	if got, err := schemas.DecodeApprovedPatient(blocked); err != nil || cmp.Diff(a, got, cmpopts.EquateEmpty()) != "" {
+		t.Fatalf("blocked array: %v, %+v", err, got)
+	}
+	for _, bad := range [][]byte{plain[:len(plain)-1], append(plain, 0), {}} {
+		if _, err := schemas.DecodeApprovedPatient(bad); !errors.Is(err, schemas.ErrAvro) {
+			t.Fatalf("%x: got %v, want ErrAvro", bad, err)
+		}
+	}
+}
+
+// plainHead is the offset of the reasons array's first count in plain,
+// the same record as none with reasons: where the two first differ.
+func plainHead(t *testing.T, plain, none []byte) int {
+	t.Helper()
+	for i := range none {
+		if plain[i] != none[i] {
+			return i
+		}
+	}
+	t.Fatal("records do not differ")
+	return 0
+}
+
+// FuzzDecodeApprovedPatient: arbitrary bytes never panic, and the typed
+// decoder accepts what goavro accepts, with the same values (except
+// varints beyond 64 bits, which goavro truncates and the typed decoder
+// rejects).
+func FuzzDecodeApprovedPatient(f *testing.F) {
+	codec, err := schemas.ApprovedPatients.Codec()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, a := range randomApproved(11, 8) {
+		b, err := a.AppendAvroBody(nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typed, err := schemas.DecodeApprovedPatient(b)
+		native, rest, gerr := codec.NativeFromBinary(b)
+		if gerr == nil && len(rest) != 0 {
+			gerr = errors.New("trailing bytes")
+		}
+		var viaGoavro *schemas.ApprovedPatient
+		if gerr == nil {
+			viaGoavro, gerr = schemas.ApprovedPatientFromNative(native)
+		}
+		switch {
+		case err != nil && gerr != nil:
+			if !errors.Is(err, schemas.ErrAvro) {
+				t.Fatalf("error does not wrap ErrAvro: %v", err)
+			}
+		case err != nil:
+			if !strings.Contains(err.Error(), "overflows 64 bits") && !strings.Contains(err.Error(), "out of range") {
+				t.Fatalf("goavro decodes %x, the typed decoder says %v", b, err)
+			}
+		case gerr != nil:
+			t.Fatalf("the typed decoder decodes %x, goavro says %v", b, gerr)
+		default:
+			if d := cmp.Diff(viaGoavro, typed, cmpopts.EquateEmpty()); d != "" {
+				t.Fatalf("typed decoding differs from goavro's (-goavro +typed):\n%s", d)
+			}
+		}
+	})
 }
