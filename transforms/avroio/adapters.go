@@ -57,7 +57,8 @@ type KeyByConfig struct {
 	// event time: a long (milliseconds since the Unix epoch, or any
 	// timestamp logical type), possibly in a union with null. When empty
 	// the row keeps the record's own event time (Read sets it to the
-	// Kafka record timestamp).
+	// Kafka record timestamp). A time far behind the records' own may
+	// make the row late for a join that has already cleaned up its key.
 	TimeField string
 	// Stage names the stage in dead letters (default "avroio.KeyBy").
 	Stage string
