@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
-	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/engine"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 	"github.com/trialflow/trialflow/transforms/deadletter"
@@ -82,126 +81,13 @@ type shardBatchFn struct {
 	// every table change), so a large partition is better cut finer.
 	Groups int
 
-	engs []*engine
+	cats *catalog.Compiler
 }
 
+// Setup makes the compiler the stage instance's engines share: each trial
+// version is compiled once per instance, not once per worker.
 func (f *shardBatchFn) Setup() {
-	f.engs = make([]*engine, workersOr(f.Workers))
-	cats := catalog.NewCompiler()
-	for i := range f.engs {
-		f.engs[i] = newEngine(cats)
-		f.engs[i].hold = true
-	}
-}
-
-// stamped is a record with its output timestamp.
-type stamped struct {
-	ts  beam.EventTime
-	rec schemas.ApprovedPatient
-}
-
-// replay is one worker's share of a shard: its patients' facts and the
-// whole changelog by tick. What it produces goes out in parts (send), one
-// per evaluated batch, so that the bundle's goroutine emits them while the
-// worker goes on.
-type replay struct {
-	byTick map[int64][]item
-	send   func(part)
-	// dead is the bundle's dead-letter emitter: the engine calls it only
-	// from held metric updates, which the bundle's goroutine runs.
-	dead func(deadletter.Record)
-	err  error
-}
-
-// part is a piece of a worker's output: records, facts folded, and the
-// Beam metric updates (and dead letters) that go with them.
-type part struct {
-	out     []stamped
-	folded  int64
-	metrics []func()
-}
-
-// run replays the worker's ticks in order. Unlike the streaming stage,
-// which must publish each tick as it closes, it judges patients in as few
-// batches as it can: the changed patients of successive ticks wait (as
-// copies of their profiles) until the open-trial catalog changes, and are
-// then evaluated in one vectorised batch and applied to their ledgers tick
-// by tick, which publishes the same records as judging each tick alone.
-func (r *replay) run(ctx context.Context, eng *engine, label string) {
-	ticks := make([]int64, 0, len(r.byTick))
-	for t := range r.byTick {
-		ticks = append(ticks, t)
-	}
-	sort.Slice(ticks, func(i, j int) bool { return ticks[i] < ticks[j] })
-	var (
-		c            = newShardCache(eng.cats)
-		cat, changed *catalog.Catalog
-		catDay       int32
-		pending      requests
-		wall         = time.Now().UTC()
-		cur          part
-	)
-	publish := func(q *request, a schemas.ApprovedPatient) {
-		cur.out = append(cur.out, stamped{beam.EventTime(q.tick), a})
-	}
-	send := func() {
-		cur.metrics = eng.takeMetrics()
-		r.send(cur)
-		cur = part{}
-	}
-	defer send()
-	flush := func() error {
-		err := eng.decide(ctx, cat, changed, &pending, wall, publish)
-		pending.reset()
-		send()
-		return err
-	}
-	fail := func(t int64, err error) {
-		r.err = fmt.Errorf("trialmatch: %s at %s: %w", label, msTime(t).Format("2006-01-02T15:04:05Z"), err)
-	}
-	for _, t := range ticks {
-		dirty, tableChanged, n, err := eng.fold(ctx, c, r.byTick[t], r.dead)
-		if err != nil {
-			fail(t, err)
-			return
-		}
-		cur.folded += n
-		delete(r.byTick, t)
-		if !tableChanged && len(dirty) == 0 {
-			continue
-		}
-		// A new day or a table change makes new catalogs (ages depend on
-		// the day). The verdicts waiting are judged first, against the
-		// catalogs they waited for; and at a table change every patient is
-		// re-judged, some from their ledgers (requests.add), so these
-		// requests, which share their profiles' variants, are evaluated
-		// before the next fold.
-		if cat == nil || tableChanged || day(t) != catDay {
-			if err := flush(); err != nil {
-				fail(t, err)
-				return
-			}
-			if cat, changed, err = eng.catalogsFor(c, t, tableChanged); err != nil {
-				fail(t, err)
-				return
-			}
-			catDay = day(t)
-		}
-		if err := pending.add(c, t, dirty, tableChanged, !tableChanged); err != nil {
-			fail(t, err)
-			return
-		}
-		if tableChanged {
-			if err := flush(); err != nil {
-				fail(t, err)
-				return
-			}
-			changed = nil
-		}
-	}
-	if err := flush(); err != nil {
-		r.err = fmt.Errorf("trialmatch: %s: %w", label, err)
-	}
+	f.cats = catalog.NewCompiler()
 }
 
 func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events func(*Event) bool,
@@ -251,80 +137,98 @@ func (f *shardBatchFn) ProcessElement(ctx context.Context, shard int, events fun
 	return f.replayAll(ctx, fmt.Sprintf("shard %d", shard), parts, func(o stamped) { emit(o.ts, o.rec) }, dead, folded)
 }
 
-// newReplays returns one empty replay per worker.
-func (f *shardBatchFn) newReplays() []*replay {
+// newReplays returns the empty replays the patients of one element are
+// split into.
+func (f *shardBatchFn) newReplays() []*engine.Replay {
 	n := f.Groups
 	if n <= 0 {
-		n = len(f.engs)
+		n = workersOr(f.Workers)
 	}
-	parts := make([]*replay, n)
+	parts := make([]*engine.Replay, n)
 	for i := range parts {
-		parts[i] = &replay{byTick: map[int64][]item{}}
+		parts[i] = engine.NewReplay()
 	}
 	return parts
 }
 
-// addDecision gives an open-trial change to every worker, and its trial
+// addDecision gives an open-trial change to every replay, and its trial
 // version to the catalogs' compiler: knowing every version before the
 // replays start, it compiles one engine per day for the whole run.
-func (f *shardBatchFn) addDecision(parts []*replay, ts int64, d *opentrials.Decision) {
-	f.engs[0].cats.Know(*d)
+func (f *shardBatchFn) addDecision(parts []*engine.Replay, ts int64, d *opentrials.Decision) {
+	f.cats.Know(*d)
 	t := tickOf(ts, f.TickMillis)
 	for _, r := range parts {
-		r.byTick[t] = append(r.byTick[t], item{kind: kindDecision, ts: ts, decision: d})
+		r.Add(t, engine.Item{Kind: engine.Decision, TS: ts, Decision: d})
 	}
 }
 
-// addFacts gives each fact to the worker of its patient; the replays keep
+// addFacts gives each fact to the replay of its patient; the replays keep
 // pointers into fs.
-func (f *shardBatchFn) addFacts(parts []*replay, fs []schemas.PatientFact) {
+func (f *shardBatchFn) addFacts(parts []*engine.Replay, fs []schemas.PatientFact) {
 	for i := range fs {
 		ts := fs[i].EventTime.UnixMilli()
-		t := tickOf(ts, f.TickMillis)
 		r := parts[shardOf(fs[i].Tenant, fs[i].PatientID, len(parts)*1024)/1024]
-		r.byTick[t] = append(r.byTick[t], item{kind: kindFact, ts: ts, fact: &fs[i]})
+		r.Add(tickOf(ts, f.TickMillis), engine.Item{Kind: engine.Fact, TS: ts, Fact: &fs[i]})
 	}
 }
 
-// replayAll runs the replays on the workers (label names them in errors)
-// while this goroutine, the only one that may use the bundle's emitters
-// and metrics, passes on what they have finished.
-func (f *shardBatchFn) replayAll(ctx context.Context, label string, parts []*replay, emit func(stamped),
+// stamped is a record with its output timestamp.
+type stamped struct {
+	ts  beam.EventTime
+	rec schemas.ApprovedPatient
+}
+
+// part is a piece of a replay's output and the Beam metric updates (and
+// dead letters) that go with it.
+type part struct {
+	engine.Part
+	metrics []func()
+}
+
+// replayAll runs the replays on the workers, one engine each (label names
+// the replays in errors), while this goroutine, the only one that may use
+// the bundle's emitters and metrics, passes on what they have finished.
+func (f *shardBatchFn) replayAll(ctx context.Context, label string, parts []*engine.Replay, emit func(stamped),
 	dead func(deadletter.Record), folded func(int64)) error {
-	parts2 := make(chan part, 4*len(f.engs))
-	todo := make(chan *replay, len(parts))
-	for _, r := range parts {
-		r.send, r.dead = func(p part) { parts2 <- p }, dead
-		todo <- r
+	workers := workersOr(f.Workers)
+	done := make(chan part, 4*workers)
+	todo := make(chan int, len(parts))
+	for i := range parts {
+		todo <- i
 	}
 	close(todo)
+	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
-	for _, eng := range f.engs {
+	for range workers {
+		obs := &beamObserver{ctx: ctx, dead: dead, hold: true}
+		eng := engine.New(f.cats, obs)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range todo {
-				r.run(ctx, eng, label)
+			for i := range todo {
+				if err := parts[i].Run(eng, func(p engine.Part) { done <- part{p, obs.take()} }); err != nil {
+					errs[i] = fmt.Errorf("trialmatch: %s: %w", label, err)
+				}
 			}
 		}()
 	}
 	go func() {
 		wg.Wait()
-		close(parts2)
+		close(done)
 	}()
 	var n int64
-	for p := range parts2 {
+	for p := range done {
 		for _, m := range p.metrics {
 			m()
 		}
-		for _, o := range p.out {
-			emit(o)
+		for _, o := range p.Out {
+			emit(stamped{beam.EventTime(o.Tick), o.Rec})
 		}
-		n += p.folded
+		n += p.Folded
 	}
-	for _, r := range parts {
-		if r.err != nil {
-			return r.err
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	if n > 0 {

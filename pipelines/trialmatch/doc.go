@@ -36,7 +36,10 @@
 //     profile and ledger and must apply both sides in event-time order.
 //     A stateful DoFn per shard buffers both sides by
 //     event-time tick (Config.Tick, default one minute) and, when the
-//     watermark passes a tick, applies them in event-time order:
+//     watermark passes a tick, applies them in event-time order through
+//     package engine (Engine.Step), the pure core every execution drives,
+//     with no Beam in it; its counts and rejected facts reach Beam metrics
+//     and dead letters through an engine.Observer:
 //     - single patient view: each fact is folded into its patient's profile
 //     (package spv; latest event wins per attribute, idempotent on fact id);
 //     - matching: changed profiles are evaluated as one Arrow batch against
@@ -77,7 +80,8 @@
 // protocol's versions and events grouped, no timers), and each shard's
 // facts arrive in one group with the
 // open-trial changelog broadcast to every shard, replayed tick by tick
-// through the same engine, on GOMAXPROCS workers per shard. The replay
+// through the same engine (engine.Replay), on GOMAXPROCS workers per
+// shard. The replay
 // folds tick by tick but judges in as few batches as it can: the changed
 // patients of successive ticks wait, as copies of their profiles, until the
 // catalog changes (a table change or a new day), are then evaluated in one

@@ -6,6 +6,7 @@ import (
 	"hash/fnv"
 	"time"
 
+	"github.com/trialflow/trialflow/pipelines/trialmatch/engine"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/schemas"
 )
@@ -20,32 +21,24 @@ const (
 	kindFacts // Data is length-prefixed patient_facts Avro bodies of one shard (appendFactBody)
 )
 
-// item is an event decoded for the engine.
-type item struct {
-	kind     int8
-	ts       int64
-	fact     *schemas.PatientFact
-	decision *opentrials.Decision
-}
-
 // decodeItems decodes fact and decision events for the engine.
-func decodeItems(events []Event) ([]item, error) {
-	items := make([]item, len(events))
+func decodeItems(events []Event) ([]engine.Item, error) {
+	items := make([]engine.Item, len(events))
 	for i, ev := range events {
-		items[i] = item{kind: ev.Kind, ts: ev.TS}
+		items[i] = engine.Item{TS: ev.TS}
 		switch ev.Kind {
 		case kindFact:
 			f, err := ev.fact()
 			if err != nil {
 				return nil, err
 			}
-			items[i].fact = f
+			items[i].Kind, items[i].Fact = engine.Fact, f
 		case kindDecision:
 			d, err := ev.decision()
 			if err != nil {
 				return nil, err
 			}
-			items[i].decision = &d
+			items[i].Kind, items[i].Decision = engine.Decision, &d
 		default:
 			return nil, fmt.Errorf("trialmatch: shard got an event of kind %d", ev.Kind)
 		}

@@ -1,7 +1,6 @@
 package trialmatch
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,22 +9,20 @@ import (
 	"time"
 
 	"github.com/trialflow/trialflow/pipelines/trialmatch/catalog"
+	"github.com/trialflow/trialflow/pipelines/trialmatch/engine"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/opentrials"
 	"github.com/trialflow/trialflow/pipelines/trialmatch/synth"
 	"github.com/trialflow/trialflow/schemas"
-	"github.com/trialflow/trialflow/transforms/deadletter"
 )
 
-// replayDataset runs the batch replay of one worker over a whole data set
+// replayDataset runs the batch replay of one engine over a whole data set
 // (every fact, the open-trial changelog computed as the table stage does)
-// and returns its records, match time aside, in the order published.
-func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration) ([]string, *engine) {
+// and returns its records, match time aside, in the order published, and
+// what the engine counted.
+func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration, rejudgeAll bool) ([]string, *engine.Counts) {
 	t.Helper()
-	r := &replay{byTick: map[int64][]item{}}
-	add := func(it item) {
-		k := tickOf(it.ts, tick.Milliseconds())
-		r.byTick[k] = append(r.byTick[k], it)
-	}
+	r := engine.NewReplay()
+	add := func(it engine.Item) { r.Add(tickOf(it.TS, tick.Milliseconds()), it) }
 	versions := map[string][]*schemas.Trial{}
 	events := map[string][]*schemas.RegulatoryEvent{}
 	for _, v := range d.Trials {
@@ -45,32 +42,33 @@ func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration) ([]string
 				continue
 			}
 			prev = &dec
-			add(item{kind: kindDecision, ts: at.UnixMilli(), decision: prev})
+			add(engine.Item{Kind: engine.Decision, TS: at.UnixMilli(), Decision: prev})
 		}
 	}
 	for _, f := range d.Facts {
-		add(item{kind: kindFact, ts: f.EventTime.UnixMilli(), fact: f})
+		add(engine.Item{Kind: engine.Fact, TS: f.EventTime.UnixMilli(), Fact: f})
 	}
 	var out []string
-	r.send = func(p part) {
-		for _, o := range p.out {
-			rec := o.rec
+	n := &engine.Counts{}
+	eng := engine.New(catalog.NewCompiler(), n)
+	eng.RejudgeAll = rejudgeAll
+	if err := r.Run(eng, func(p engine.Part) {
+		for _, o := range p.Out {
+			rec := o.Rec
 			rec.MatchTime = time.Time{}
 			b, err := json.Marshal(rec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fmt.Sprintf("%d %s", o.ts, b))
+			out = append(out, fmt.Sprintf("%d %s", o.Tick, b))
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
-	r.dead = func(deadletter.Record) { t.Fatal("a dead letter from the synthetic data set") }
-	eng := newEngine(catalog.NewCompiler())
-	eng.hold = true
-	r.run(context.Background(), eng, "test")
-	if r.err != nil {
-		t.Fatal(r.err)
+	if len(n.Rejections) > 0 {
+		t.Fatalf("%d facts of the synthetic data set rejected, the first: %v", len(n.Rejections), n.Rejections[0].Err)
 	}
-	return out, eng
+	return out, n
 }
 
 // Re-judging a patient whose profile did not change against just the
@@ -81,15 +79,13 @@ func TestRejudgeChangedOnlyEqualsAll(t *testing.T) {
 	c := synth.DefaultConfig()
 	c.Patients, c.Trials, c.Span = 800, 16, 72*time.Hour
 	d := synth.Generate(c)
-	got, eng := replayDataset(t, d, time.Minute)
-	if eng.judged.changedOnly == 0 {
+	got, n := replayDataset(t, d, time.Minute, false)
+	if n.JudgedChangedOnly == 0 {
 		t.Fatal("no patient was re-judged against the changed trials only; the test proves nothing")
 	}
-	defer func() { rejudgeAll = false }()
-	rejudgeAll = true
-	want, full := replayDataset(t, d, time.Minute)
-	if full.judged.changedOnly != 0 {
-		t.Fatal("rejudgeAll did not turn re-judging by changed trials off")
+	want, full := replayDataset(t, d, time.Minute, true)
+	if full.JudgedChangedOnly != 0 {
+		t.Fatal("RejudgeAll did not turn re-judging by changed trials off")
 	}
 	if len(want) == 0 {
 		t.Fatal("the data set publishes nothing")
@@ -103,7 +99,7 @@ func TestRejudgeChangedOnlyEqualsAll(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(got), len(want))
 	}
 	t.Logf("%d records; %d verdicts against every trial and %d against the changed ones only (%d verdicts when all are re-judged)",
-		len(got), eng.judged.all, eng.judged.changedOnly, full.judged.all)
+		len(got), n.JudgedAll, n.JudgedChangedOnly, full.JudgedAll)
 }
 
 // A patient re-judged at a table change on a later day than its last
@@ -129,29 +125,25 @@ func TestRejudgeOnAnotherDayJudgesAll(t *testing.T) {
 		{FactID: "f2", Tenant: "t1", PatientID: "p1", EventTime: day0.Add(time.Hour), Kind: schemas.KindDiagnosis,
 			Diagnosis: &schemas.Diagnosis{OncotreePrimaryDiagnosis: breast}},
 	}
-	items := map[int64][]item{}
-	add := func(it item) {
-		k := tickOf(it.ts, time.Minute.Milliseconds())
-		items[k] = append(items[k], it)
-	}
-	add(item{kind: kindDecision, ts: day0.UnixMilli(), decision: decision("AGE-1", `{"oncotree_primary_diagnosis":"Breast","age_numerical":">=18"}`, true)})
-	add(item{kind: kindDecision, ts: day0.UnixMilli(), decision: decision("OTHER-1", `{"oncotree_primary_diagnosis":"Melanoma"}`, false)})
-	add(item{kind: kindDecision, ts: day1.Add(12 * time.Hour).UnixMilli(), decision: decision("OTHER-1", `{"oncotree_primary_diagnosis":"Melanoma"}`, true)})
+	r := engine.NewReplay()
+	add := func(it engine.Item) { r.Add(tickOf(it.TS, time.Minute.Milliseconds()), it) }
+	add(engine.Item{Kind: engine.Decision, TS: day0.UnixMilli(), Decision: decision("AGE-1", `{"oncotree_primary_diagnosis":"Breast","age_numerical":">=18"}`, true)})
+	add(engine.Item{Kind: engine.Decision, TS: day0.UnixMilli(), Decision: decision("OTHER-1", `{"oncotree_primary_diagnosis":"Melanoma"}`, false)})
+	add(engine.Item{Kind: engine.Decision, TS: day1.Add(12 * time.Hour).UnixMilli(), Decision: decision("OTHER-1", `{"oncotree_primary_diagnosis":"Melanoma"}`, true)})
 	for _, f := range facts {
-		add(item{kind: kindFact, ts: f.EventTime.UnixMilli(), fact: f})
+		add(engine.Item{Kind: engine.Fact, TS: f.EventTime.UnixMilli(), Fact: f})
 	}
 	var got []string
-	r := &replay{byTick: items, dead: func(d deadletter.Record) { t.Fatalf("dead letter: %+v", d) }}
-	r.send = func(p part) {
-		for _, o := range p.out {
-			got = append(got, fmt.Sprintf("%s %s %s", o.rec.ProtocolNo, o.rec.Action, o.rec.EventTime.Format(time.RFC3339)))
+	n := &engine.Counts{}
+	if err := r.Run(engine.New(catalog.NewCompiler(), n), func(p engine.Part) {
+		for _, o := range p.Out {
+			got = append(got, fmt.Sprintf("%s %s %s", o.Rec.ProtocolNo, o.Rec.Action, o.Rec.EventTime.Format(time.RFC3339)))
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
-	eng := newEngine(catalog.NewCompiler())
-	eng.hold = true
-	r.run(context.Background(), eng, "test")
-	if r.err != nil {
-		t.Fatal(r.err)
+	if len(n.Rejections) > 0 {
+		t.Fatalf("rejected: %+v", n.Rejections)
 	}
 	want := []string{"AGE-1 NEW " + day1.Add(12*time.Hour).Format(time.RFC3339)}
 	if !slices.Equal(got, want) {
