@@ -187,11 +187,14 @@ func (d *Decoder) compile(id uint32, schema string) *plan {
 	if w.Canonical() == d.readerForm {
 		return &plan{identity: true, writer: w}
 	}
-	if bad := compat.Check(d.reader, w); len(bad) > 0 {
+	// One plan answers both questions: whether the reader reads all the
+	// writer writes (the registry's rule, applied here too), and how.
+	rp := compat.Resolve(d.reader, w)
+	if bad := rp.Problems(); len(bad) > 0 {
 		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema,
 			"avroio: reader schema cannot read writer schema id %d: %s (%d problems)", id, bad[0], len(bad))}
 	}
-	prog, err := compile(d.reader, w)
+	prog, err := compile(rp)
 	if err != nil {
 		return &plan{err: deadletter.Errorf(deadletter.IncompatibleSchema, "avroio: writer schema id %d: %w", id, err)}
 	}

@@ -5,8 +5,10 @@
 // The pure-Go core is Decoder and Encoder. A Decoder fetches each writer
 // schema by id once (through a SchemaSource such as the *registry.Client of
 // github.com/trialflow/trialflow/schemas/registry),
-// checks it against the reader schema with the registry's compatibility
-// checker, and compiles a resolving transcoder: writer-order fields are
+// resolves it against the reader schema with compat.Resolve (the plan the
+// registry's compatibility check is made of: a writer the registry would
+// call incompatible is refused whole), and compiles the plan into a
+// resolving transcoder: writer-order fields are
 // rearranged into reader order, fields the reader lacks are skipped, reader
 // fields the writer lacks get their defaults, numbers are promoted, enum
 // symbols and union branches are remapped. Its output is always Avro binary

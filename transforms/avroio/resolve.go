@@ -71,40 +71,51 @@ type fieldStep struct {
 	skip   *compat.Schema
 }
 
-// compiler builds nodes, sharing one node per (reader, writer) pair so
-// recursive schemas compile to cyclic programs.
+// compiler turns a resolution plan (compat.Resolve) into transcoding
+// nodes, one node per plan node, so recursive schemas compile to cyclic
+// programs. It decides nothing: which reader field, union branch or enum
+// symbol a writer value goes to is the plan's.
 type compiler struct {
-	memo map[[2]*compat.Schema]*node
+	memo map[*compat.Plan]*node
 }
 
-// compile returns the program resolving writer data to reader data. The
-// pair must be compatible (compat.Check); compile still reports the
-// problems it meets.
-func compile(reader, writer *compat.Schema) (*node, error) {
-	c := &compiler{memo: map[[2]*compat.Schema]*node{}}
-	return c.node(reader, writer, "")
+// compile returns the program executing plan p. A
+// plan node that reads nothing is an error; a writer union branch or an
+// enum symbol the reader cannot read fails the values that use it.
+func compile(p *compat.Plan) (*node, error) {
+	c := &compiler{memo: map[*compat.Plan]*node{}}
+	return c.node(p, "")
 }
 
-func (c *compiler) node(r, w *compat.Schema, path string) (*node, error) {
-	key := [2]*compat.Schema{r, w}
-	if n, ok := c.memo[key]; ok {
+func (c *compiler) node(p *compat.Plan, path string) (*node, error) {
+	if n, ok := c.memo[p]; ok {
 		return n, nil
 	}
+	if p.Problem != "" {
+		return nil, fmt.Errorf("%s: %s", at(path), p.Problem)
+	}
+	r, w := p.Reader, p.Writer
 	n := &node{writer: w}
-	c.memo[key] = n
+	c.memo[p] = n
 	if w.Kind == compat.Union {
 		n.op = opWriterUnion
-		for _, wb := range w.Branches {
-			target, idx := pickBranch(r, wb)
-			if target == nil {
+		for _, bp := range p.Branches {
+			// The writer-union node writes the reader's branch index
+			// itself, then runs the branch's target.
+			target := bp
+			if bp.ReaderBranch >= 0 && bp.Problem == "" {
+				target = bp.Target
+			}
+			b, err := c.node(target, path)
+			if err != nil {
 				n.branches = append(n.branches, nil)
 				n.readerIdx = append(n.readerIdx, -1)
-				n.unreadable = append(n.unreadable, wb.Describe())
+				n.unreadable = append(n.unreadable, bp.Writer.Describe())
 				continue
 			}
-			b, err := c.node(target, wb, path)
-			if err != nil {
-				return nil, err
+			idx := int64(-1)
+			if bp.ReaderBranch >= 0 {
+				idx = int64(bp.ReaderBranch)
 			}
 			n.branches = append(n.branches, b)
 			n.readerIdx = append(n.readerIdx, idx)
@@ -112,16 +123,12 @@ func (c *compiler) node(r, w *compat.Schema, path string) (*node, error) {
 		}
 		return n, nil
 	}
-	if r.Kind == compat.Union {
-		target, idx := pickBranch(r, w)
-		if target == nil {
-			return nil, fmt.Errorf("%s: no branch of reader %s reads writer %s", at(path), r.Describe(), w.Describe())
-		}
-		b, err := c.node(target, w, path)
+	if p.ReaderBranch >= 0 {
+		b, err := c.node(p.Target, path)
 		if err != nil {
 			return nil, err
 		}
-		n.op, n.items, n.readerIdx1 = opToUnion, b, idx
+		n.op, n.items, n.readerIdx1 = opToUnion, b, int64(p.ReaderBranch)
 		return n, nil
 	}
 	switch {
@@ -148,7 +155,7 @@ func (c *compiler) node(r, w *compat.Schema, path string) (*node, error) {
 		n.op = opBytes
 		return n, nil
 	default:
-		return nil, fmt.Errorf("%s: reader type %s cannot read writer type %s", at(path), r.Describe(), w.Describe())
+		return nil, fmt.Errorf("%s: internal: plan without a problem for reader %s and writer %s", at(path), r.Describe(), w.Describe())
 	}
 	switch w.Kind {
 	case compat.Null:
@@ -164,75 +171,54 @@ func (c *compiler) node(r, w *compat.Schema, path string) (*node, error) {
 	case compat.Bytes, compat.String:
 		n.op = opBytes
 	case compat.Fixed:
-		if r.Size != w.Size {
-			return nil, fmt.Errorf("%s: reader fixed size %d, writer %d", at(path), r.Size, w.Size)
-		}
 		n.op, n.size = opFixed, w.Size
 	case compat.Enum:
 		n.op = opEnum
-		idx := map[string]int64{}
-		for i, s := range r.Symbols {
-			idx[s] = int64(i)
-		}
-		def := int64(-1)
-		if r.EnumDefault != nil {
-			def = idx[*r.EnumDefault]
-		}
-		for _, s := range w.Symbols {
-			if i, ok := idx[s]; ok {
-				n.enums = append(n.enums, i)
-			} else {
-				n.enums = append(n.enums, def)
-			}
+		for _, s := range p.Symbols {
+			n.enums = append(n.enums, int64(s))
 		}
 	case compat.Array, compat.Map:
 		n.op = opArray
-		rs, ws := r.Items, w.Items
 		if w.Kind == compat.Map {
-			n.op, rs, ws = opMap, r.Values, w.Values
+			n.op = opMap
 		}
-		items, err := c.node(rs, ws, path+"[]")
+		items, err := c.node(p.Items, path+"[]")
 		if err != nil {
 			return nil, err
 		}
 		n.items = items
 	case compat.Record:
-		if err := c.record(n, r, w, path); err != nil {
+		if err := c.record(n, p, path); err != nil {
 			return nil, err
 		}
 	}
 	return n, nil
 }
 
-func (c *compiler) record(n *node, r, w *compat.Schema, path string) error {
+func (c *compiler) record(n *node, p *compat.Plan, path string) error {
+	r := p.Reader
 	n.op, n.nReader = opRecord, len(r.Fields)
 	n.defaults = make([][]byte, len(r.Fields))
-	have := make([]bool, len(r.Fields))
-	n.inOrder = true
+	n.inOrder = len(p.Missing) == 0
 	prev := -1
-	for _, wf := range w.Fields {
-		ri := readerField(r, wf)
-		step := fieldStep{name: wf.Name, reader: ri, skip: wf.Type}
-		if ri >= 0 {
-			sub, err := c.node(r.Fields[ri].Type, wf.Type, join(path, r.Fields[ri].Name))
+	for _, fp := range p.Fields {
+		step := fieldStep{name: fp.Writer.Name, reader: fp.Reader, skip: fp.Writer.Type}
+		if fp.Reader >= 0 {
+			sub, err := c.node(fp.Plan, join(path, r.Fields[fp.Reader].Name))
 			if err != nil {
 				return err
 			}
 			step.n = sub
-			have[ri] = true
-			if ri < prev {
+			if fp.Reader < prev {
 				n.inOrder = false
 			}
-			prev = ri
+			prev = fp.Reader
 		}
 		n.fields = append(n.fields, step)
 	}
-	for i, rf := range r.Fields {
-		if have[i] {
-			continue
-		}
-		n.inOrder = false
-		if !rf.HasDefault {
+	for _, i := range p.Missing {
+		rf := r.Fields[i]
+		if p.MissingWithoutDefault(i) {
 			return fmt.Errorf("%s: reader field has no default and the writer lacks it", at(join(path, rf.Name)))
 		}
 		d, err := appendDefault(nil, rf.Type, rf.Default)
@@ -242,59 +228,6 @@ func (c *compiler) record(n *node, r, w *compat.Schema, path string) error {
 		n.defaults[i] = d
 	}
 	return nil
-}
-
-// readerField finds the reader field a writer field feeds: same name, or a
-// reader alias naming it.
-func readerField(r *compat.Schema, wf *compat.Field) int {
-	for i, rf := range r.Fields {
-		if rf.Name == wf.Name {
-			return i
-		}
-	}
-	for i, rf := range r.Fields {
-		for _, a := range rf.Aliases {
-			if a == wf.Name {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-// pickBranch returns the reader type (and its union index, or -1 when the
-// reader is not a union) that reads writer type w: the first reader branch
-// of the same type, else the first one w promotes to.
-func pickBranch(r, w *compat.Schema) (*compat.Schema, int64) {
-	if r.Kind != compat.Union {
-		if compat.Compatible(r, w) {
-			return r, -1
-		}
-		return nil, -1
-	}
-	for i, b := range r.Branches {
-		if b.Kind == w.Kind && (b.Name == "" || sameName(b, w)) {
-			return b, int64(i)
-		}
-	}
-	for i, b := range r.Branches {
-		if compat.Compatible(b, w) {
-			return b, int64(i)
-		}
-	}
-	return nil, -1
-}
-
-func sameName(r, w *compat.Schema) bool {
-	if r.ShortName() == w.ShortName() {
-		return true
-	}
-	for _, a := range r.Aliases {
-		if a == w.Name {
-			return true
-		}
-	}
-	return false
 }
 
 func join(path, name string) string {

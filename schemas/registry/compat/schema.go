@@ -65,6 +65,59 @@ type Schema struct {
 	// Props holds every other attribute (logicalType, precision, scale and
 	// custom properties such as "phi"), as decoded JSON with json.Number.
 	Props map[string]any
+
+	// Logical is the logical type ("date", "timestamp-millis", "decimal",
+	// "uuid", ...) when the schema declares one that is valid for its
+	// type; an invalid one is ignored, as the specification says (it
+	// stays in Props). Precision and Scale are a decimal's. Logical types
+	// take no part in resolution: a value resolves as its underlying type.
+	Logical          string
+	Precision, Scale int
+}
+
+// logicalTypes lists, per logical type, the types it may annotate.
+var logicalTypes = map[string][]Kind{
+	"date": {Int}, "time-millis": {Int}, "time-micros": {Long},
+	"timestamp-millis": {Long}, "timestamp-micros": {Long}, "timestamp-nanos": {Long},
+	"local-timestamp-millis": {Long}, "local-timestamp-micros": {Long}, "local-timestamp-nanos": {Long},
+	"uuid": {String, Fixed}, "decimal": {Bytes, Fixed}, "duration": {Fixed},
+}
+
+// setLogical sets s.Logical from its "logicalType" property when that is
+// valid for s: the right underlying type, a uuid or duration fixed of 16
+// or 12 bytes, a decimal's precision above 0 and scale from 0 to it.
+func setLogical(s *Schema) {
+	lt, _ := s.Props["logicalType"].(string)
+	kinds, ok := logicalTypes[lt]
+	if !ok || !containsKind(kinds, s.Kind) {
+		return
+	}
+	switch {
+	case lt == "uuid" && s.Kind == Fixed && s.Size != 16, lt == "duration" && s.Size != 12:
+		return
+	case lt == "decimal":
+		prec, err := intAttr(s.Props, "precision")
+		if err != nil || prec <= 0 || prec > math.MaxInt32 {
+			return
+		}
+		scale := int64(0)
+		if _, present := s.Props["scale"]; present {
+			if scale, err = intAttr(s.Props, "scale"); err != nil || scale < 0 || scale > prec {
+				return
+			}
+		}
+		s.Precision, s.Scale = int(prec), int(scale)
+	}
+	s.Logical = lt
+}
+
+func containsKind(list []Kind, k Kind) bool {
+	for _, e := range list {
+		if e == k {
+			return true
+		}
+	}
+	return false
 }
 
 // Field is one field of a record.
@@ -352,6 +405,7 @@ func (p *parser) object(obj map[string]any, ns, path string) (*Schema, error) {
 			return nil, &ParseError{Path: join(path, s.ShortName()), Msg: fmt.Sprintf("fixed size %d out of range", size)}
 		}
 		s.Size = int(size)
+		setLogical(s)
 		return s, nil
 	case "array":
 		items, ok := obj["items"]
@@ -375,7 +429,9 @@ func (p *parser) object(obj map[string]any, ns, path string) (*Schema, error) {
 		return &Schema{Kind: Map, Values: v, Doc: doc, Props: props(obj, reserved[Map])}, nil
 	}
 	if k, ok := primitives[ts]; ok {
-		return &Schema{Kind: k, Doc: doc, Props: props(obj, map[string]bool{"type": true})}, nil
+		s := &Schema{Kind: k, Doc: doc, Props: props(obj, map[string]bool{"type": true})}
+		setLogical(s)
+		return s, nil
 	}
 	// {"type": "some.Named"} refers to a defined type.
 	s, err := p.ref(ts, ns, path)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/trialflow/trialflow/schemas/registry/compat"
 )
 
 type opcode uint8
@@ -60,8 +62,40 @@ type op struct {
 	err     error
 }
 
+// compiler turns a resolution plan (compat.Resolve, the one set of Avro
+// resolution rules) into a decode program over the Arrow columns. It
+// decides nothing about resolution: which reader field, union branch or
+// enum symbol a writer value goes to is the plan's. What it adds is the
+// Arrow side: sinks, nullable unions, flattening, and that a problem
+// outside the projection, or in a writer union branch, fails only the
+// records that meet it.
 type compiler struct {
 	stack map[*node]bool
+	// nodes finds the layout view of a schema node of either side.
+	nodes map[*compat.Schema]*node
+}
+
+func newCompiler(reader, writer *node) *compiler {
+	c := &compiler{stack: map[*node]bool{}, nodes: map[*compat.Schema]*node{}}
+	c.index(reader)
+	c.index(writer)
+	return c
+}
+
+func (c *compiler) index(n *node) {
+	if _, ok := c.nodes[n.src]; ok {
+		return
+	}
+	c.nodes[n.src] = n
+	if n.items != nil {
+		c.index(n.items)
+	}
+	for _, b := range n.branches {
+		c.index(b)
+	}
+	for _, f := range n.fields {
+		c.index(f.typ)
+	}
 }
 
 func join(path, name string) string {
@@ -71,16 +105,18 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// resolve compiles reading a value written as w into reader type r, sent to s.
-func (c *compiler) resolve(w, r *node, s *sink, path string) (op, error) {
+// resolve compiles plan p (reading a value written as p.Writer into reader
+// type p.Reader), sent to s.
+func (c *compiler) resolve(p *compat.Plan, s *sink, path string) (op, error) {
+	w, r := c.nodes[p.Writer], c.nodes[p.Reader]
 	if s == nil {
 		return c.skip(w, path)
 	}
 	if w.kind == kUnion {
 		o := op{code: oUnion, path: path, kids: make([]op, len(w.branches))}
 		resolved := 0
-		for i, wb := range w.branches {
-			k, err := c.branch(wb, r, s, path)
+		for i, bp := range p.Branches {
+			k, err := c.branch(bp, s, path)
 			if err != nil {
 				// Schema resolution only fails when the writer actually
 				// uses this branch, so the error is deferred to decode time.
@@ -96,28 +132,29 @@ func (c *compiler) resolve(w, r *node, s *sink, path string) (op, error) {
 		optional(&o)
 		return o, nil
 	}
-	return c.branch(w, r, s, path)
+	return c.branch(p, s, path)
 }
 
 // branch resolves a non-union writer type.
-func (c *compiler) branch(w, r *node, s *sink, path string) (op, error) {
+func (c *compiler) branch(p *compat.Plan, s *sink, path string) (op, error) {
+	w, r := c.nodes[p.Writer], c.nodes[p.Reader]
 	if r.kind != kUnion {
-		return c.value(w, r, s, path)
+		return c.value(p, s, path)
 	}
-	if inner, ok := nullableInner(r); ok {
+	if p.Problem != "" {
+		return op{}, fmt.Errorf("%w: at %q %s", ErrIncompatible, path, p.Problem)
+	}
+	if _, ok := nullableInner(r); ok {
 		if w.kind == kNull {
 			return nullOp(s, path), nil
 		}
-		return c.value(w, inner, s, path)
+		return c.value(p.Target, s, path)
 	}
 	if s.col == nil || s.col.kind != cUnion {
 		return op{}, fmt.Errorf("at %q: internal: union reader without a union column", path)
 	}
-	idx := pickBranch(w, r)
-	if idx < 0 {
-		return op{}, fmt.Errorf("%w: at %q writer %s matches no branch of reader %s", ErrIncompatible, path, w, r)
-	}
-	k, err := c.value(w, r.branches[idx], &sink{col: s.col.fieldCols[idx]}, path)
+	idx := p.ReaderBranch
+	k, err := c.value(p.Target, &sink{col: s.col.fieldCols[idx]}, path)
 	if err != nil {
 		return op{}, err
 	}
@@ -170,64 +207,13 @@ func nullOp(s *sink, path string) op {
 	return setNull(s.all, path)
 }
 
-// promotable reports whether a writer primitive can be read as reader kind.
-func promotable(w, r kind) bool {
-	switch w {
-	case kInt:
-		return r == kLong || r == kFloat || r == kDouble
-	case kLong:
-		return r == kFloat || r == kDouble
-	case kFloat:
-		return r == kDouble
-	case kString:
-		return r == kBytes
-	case kBytes:
-		return r == kString
-	}
-	return false
-}
-
-func namesMatch(w, r *node) bool {
-	if w.shortName() == r.shortName() {
-		return true
-	}
-	for _, a := range r.aliases {
-		if a == w.name || a[strings.LastIndexByte(a, '.')+1:] == w.shortName() {
-			return true
-		}
-	}
-	return false
-}
-
-func pickBranch(w *node, r *node) int {
-	named := w.kind == kRecord || w.kind == kEnum || w.kind == kFixed
-	for i, b := range r.branches {
-		if b.kind == w.kind && (!named || namesMatch(w, b)) {
-			return i
-		}
-	}
-	for i, b := range r.branches {
-		if b.kind == w.kind {
-			return i
-		}
-	}
-	for i, b := range r.branches {
-		if promotable(w.kind, b.kind) {
-			return i
-		}
-	}
-	return -1
-}
-
 // value resolves non-union writer and reader types.
-func (c *compiler) value(w, r *node, s *sink, path string) (op, error) {
+func (c *compiler) value(p *compat.Plan, s *sink, path string) (op, error) {
+	w, r := c.nodes[p.Writer], c.nodes[p.Reader]
+	if p.Problem != "" {
+		return op{}, fmt.Errorf("%w: at %q %s", ErrIncompatible, path, p.Problem)
+	}
 	col := s.col
-	bad := func() (op, error) {
-		return op{}, fmt.Errorf("%w: at %q writer %s cannot be read as %s", ErrIncompatible, path, w, r)
-	}
-	if w.kind != r.kind && !promotable(w.kind, r.kind) {
-		return bad()
-	}
 	if col == nil && r.kind != kRecord {
 		return op{}, fmt.Errorf("at %q: internal: flattened sink for %s", path, r)
 	}
@@ -247,55 +233,42 @@ func (c *compiler) value(w, r *node, s *sink, path string) (op, error) {
 		o.code = map[kind]opcode{kInt: oIntF64, kLong: oLongF64, kFloat: oF32F64, kDouble: oF64}[w.kind]
 	case kBytes, kString:
 		o.code = oBytes
-		if col.kind == cFixed { // decimal
-			if w.kind != kBytes {
-				return bad()
-			}
+		if col.kind == cFixed { // decimal: a string writer's bytes are read as its bytes
 			o.code = oDecBytes
 		}
 	case kFixed:
-		if w.size != r.size {
-			return bad()
-		}
 		o.code, o.n = oFixed, w.size
 		if r.logical == lDecimal {
 			o.code = oDecFixed
 		}
 	case kEnum:
 		o.code = oEnum
-		o.enumMap = make([]int32, len(w.symbols))
-		for i, sym := range w.symbols {
-			o.enumMap[i] = -1
-			for j, rs := range r.symbols {
-				if rs == sym {
-					o.enumMap[i] = int32(j)
-				}
-			}
-			if o.enumMap[i] < 0 && r.enumDef >= 0 {
-				o.enumMap[i] = int32(r.enumDef)
-			}
+		o.enumMap = make([]int32, len(p.Symbols))
+		for i, j := range p.Symbols {
+			o.enumMap[i] = int32(j)
 		}
 	case kArray:
-		k, err := c.resolve(w.items, r.items, &sink{col: col.kids[0]}, path+"[]")
+		k, err := c.resolve(p.Items, &sink{col: col.kids[0]}, path+"[]")
 		if err != nil {
 			return op{}, err
 		}
 		o.code, o.kids, o.n = oList, []op{k}, minSize(w.items, map[*node]bool{})
 	case kMap:
-		k, err := c.resolve(w.items, r.items, &sink{col: col.kids[1]}, path+"{}")
+		k, err := c.resolve(p.Items, &sink{col: col.kids[1]}, path+"{}")
 		if err != nil {
 			return op{}, err
 		}
 		o.code, o.kids, o.n = oMap, []op{k}, 1+minSize(w.items, map[*node]bool{})
 	case kRecord:
-		return c.record(w, r, s, path)
+		return c.record(p, s, path)
 	default:
-		return bad()
+		return op{}, fmt.Errorf("%w: at %q writer %s cannot be read as %s", ErrIncompatible, path, w, r)
 	}
 	return o, nil
 }
 
-func (c *compiler) record(w, r *node, s *sink, path string) (op, error) {
+func (c *compiler) record(p *compat.Plan, s *sink, path string) (op, error) {
+	w, r := c.nodes[p.Writer], c.nodes[p.Reader]
 	if c.stack[w] {
 		return op{}, fmt.Errorf("%w: recursive writer type %s", ErrUnsupported, w.name)
 	}
@@ -314,57 +287,43 @@ func (c *compiler) record(w, r *node, s *sink, path string) (op, error) {
 	if s.col != nil {
 		o.code, o.col = oStruct, s.col
 	}
-	matched := make([]bool, len(r.fields))
-	for _, wf := range w.fields {
-		ri := -1
-		for j, rf := range r.fields {
-			if rf.name == wf.name {
-				ri = j
-			}
-		}
-		if ri < 0 {
-			for j, rf := range r.fields {
-				for _, a := range rf.aliases {
-					if a == wf.name {
-						ri = j
-					}
-				}
-			}
-		}
-		fp := join(path, wf.name)
-		if ri < 0 {
-			k, err := c.skip(wf.typ, fp)
+	for i, fp := range p.Fields {
+		wf := w.fields[i]
+		fpath := join(path, wf.name)
+		if fp.Reader < 0 {
+			k, err := c.skip(wf.typ, fpath)
 			if err != nil {
 				return op{}, err
 			}
 			o.kids = append(o.kids, k)
 			continue
 		}
-		matched[ri] = true
-		k, err := c.resolve(wf.typ, r.fields[ri].typ, childSink(ri), fp)
+		k, err := c.resolve(fp.Plan, childSink(fp.Reader), fpath)
 		if err != nil {
 			return op{}, err
 		}
 		o.kids = append(o.kids, k)
 	}
-	for i, rf := range r.fields {
+	for _, i := range p.Missing {
+		rf := r.fields[i]
 		cs := childSink(i)
-		if matched[i] || cs == nil {
-			continue
+		if cs == nil {
+			continue // not projected: its default does not matter
 		}
-		fp := join(path, rf.name)
-		if rf.def == nil {
-			return op{}, fmt.Errorf("%w: reader field %q is missing from writer %s and has no default", ErrIncompatible, fp, w.name)
+		fpath := join(path, rf.name)
+		if p.MissingWithoutDefault(i) {
+			return op{}, fmt.Errorf("%w: reader field %q is missing from writer %s and has no default", ErrIncompatible, fpath, w.name)
 		}
 		def, err := encodeDefault(nil, rf.typ, rf.def)
 		if err != nil {
-			return op{}, fmt.Errorf("avroarrow: default of %q: %w", fp, err)
+			return op{}, fmt.Errorf("avroarrow: default of %q: %w", fpath, err)
 		}
-		k, err := c.resolve(rf.typ, rf.typ, cs, fp)
+		// The default is encoded as the reader type: read it as itself.
+		k, err := c.resolve(compat.Resolve(rf.typ.src, rf.typ.src), cs, fpath)
 		if err != nil {
 			return op{}, err
 		}
-		o.kids = append(o.kids, op{code: oDefault, def: def, kids: []op{k}, path: fp})
+		o.kids = append(o.kids, op{code: oDefault, def: def, kids: []op{k}, path: fpath})
 	}
 	return o, nil
 }

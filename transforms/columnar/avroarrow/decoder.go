@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/trialflow/trialflow/schemas/registry/compat"
 	"github.com/trialflow/trialflow/schemas/wire"
 )
 
@@ -140,8 +141,8 @@ func (d *Decoder) Compile(writer string) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("writer %w", err)
 	}
-	c := &compiler{stack: map[*node]bool{}}
-	root, err := c.resolve(w, d.reader, d.lay.root, "")
+	c := newCompiler(d.reader, w)
+	root, err := c.resolve(compat.Resolve(d.reader.src, w.src), d.lay.root, "")
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,14 @@
 // paths such as "variant.hugo_symbol"); it lays out the Arrow columns, as
 // nested Struct columns or, WithFlatten, as flattened top-level columns. For
 // each writer schema (found by Confluent schema id through a SchemaSource,
-// or given to Compile) it compiles a small program of decode operations that
-// resolves the writer schema against the reader schema the Avro way: type
-// promotions, defaults for fields the writer lacks, skipped writer fields,
-// enum symbols by name, union branches by type. Unprojected fields are
+// or given to Compile) it compiles a small program of decode operations
+// from the resolution plan of compat.Resolve (package
+// github.com/trialflow/trialflow/schemas/registry/compat, whose parser and
+// resolution rules are the only ones in trialflow, shared with avroio and
+// the registry): type promotions, defaults for fields the writer lacks,
+// skipped writer fields, enum symbols by name, union branches by type and
+// name. A plan problem in a writer union branch, or outside the
+// projection, fails only the records that meet it. Unprojected fields are
 // skipped without allocating.
 //
 // Values are appended to plain Go slices that keep their capacity from batch
