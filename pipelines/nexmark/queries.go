@@ -153,7 +153,7 @@ func bidByAuction(b []byte, emit func(string, []byte)) error {
 // Q8 is Nexmark query 8: new persons and the auctions they opened in the same
 // 10-second tumbling window, as "windowStart,personID,name,reserve" lines.
 // opts go to join.Window (join.Batched(n) selects the batched path).
-func Q8(s beam.Scope, persons, auctions beam.PCollection, opts ...join.Option) beam.PCollection {
+func Q8(s beam.Scope, persons, auctions beam.PCollection, opts ...join.WindowOption) beam.PCollection {
 	s = s.Scope("nexmark.Q8")
 	w := window.NewFixedWindows(Q8Window * time.Millisecond)
 	p := beam.WindowInto(s, w, beam.ParDo(s, personByID, persons))
@@ -182,13 +182,13 @@ const Q3StateTTL = time.Hour
 // 10, as "name,city,state,auctionID" lines. It is an incremental join with
 // state: an interval join with bounds ±Q3StateTTL emits each pair as soon as
 // its second side arrives. late holds the rows the join reported late.
-func Q3(s beam.Scope, persons, auctions beam.PCollection, opts ...join.Option) (results, late beam.PCollection) {
+func Q3(s beam.Scope, persons, auctions beam.PCollection, opts ...join.IntervalOption) (results, late beam.PCollection) {
 	s = s.Scope("nexmark.Q3")
 	p := beam.ParDo(s, q3PersonByID, persons)
 	a := beam.ParDo(s, q3AuctionBySeller, auctions)
 	// State lives an hour: cleaning it up to a minute late costs nothing
 	// and lets one timer firing release a minute of rows.
-	opts = append([]join.Option{join.CleanupEvery(time.Minute)}, opts...)
+	opts = append([]join.IntervalOption{join.CleanupEvery(time.Minute)}, opts...)
 	joined, late := join.Interval(s, join.Inner, a, p, -Q3StateTTL, Q3StateTTL, opts...)
 	return beam.ParDo(s, formatQ3, joined), late
 }

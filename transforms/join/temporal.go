@@ -23,22 +23,23 @@ func init() {
 // event time) valid at the row's event time. It returns the joined
 // PCollection<Pair> and the late PCollection<Late>. kind is Inner or
 // LeftOuter (unmatched left rows are emitted with Matched false).
-func Temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...Option) (joined, late beam.PCollection) {
-	return temporal(s.Scope("join.Temporal"), kind, left, versions, false, opts)
+func Temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...TemporalOption) (joined, late beam.PCollection) {
+	c := newConfig(opts)
+	return temporal(s.Scope(c.scope("join.Temporal")), kind, left, versions, false, c)
 }
 
 // Latest is the processing-time variant of Temporal for lookups: each left
 // row meets, as soon as it arrives, the newest version (by event time) that
 // has arrived for its key. Results depend on arrival order.
-func Latest(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...Option) (joined, late beam.PCollection) {
-	return temporal(s.Scope("join.Latest"), kind, left, versions, true, opts)
+func Latest(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...TemporalOption) (joined, late beam.PCollection) {
+	c := newConfig(opts)
+	return temporal(s.Scope(c.scope("join.Latest")), kind, left, versions, true, c)
 }
 
-func temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, latest bool, opts []Option) (beam.PCollection, beam.PCollection) {
+func temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, latest bool, c config) (beam.PCollection, beam.PCollection) {
 	if kind != Inner && kind != LeftOuter {
 		panic(fmt.Errorf("join.Temporal: kind %v, want inner or left-outer", kind))
 	}
-	c := newConfig(opts)
 	both := beam.Flatten(s,
 		beam.ParDo(s.Scope("left"), &tagFn{Side: 0}, left),
 		beam.ParDo(s.Scope("versions"), &tagChangeFn{}, versions))
