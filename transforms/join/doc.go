@@ -155,5 +155,6 @@
 // watermark passed it); rows older than that by more than the allowed
 // lateness are reported on the late output as [Late] values. Lateness is
 // therefore judged per key: a late row of a key with no fired timer is still
-// joined.
+// joined. [LateToDeadLetters] turns a late output into dead letters
+// (deadletter.Record, reason code late_data) for the dead-letter topic.
 package join

@@ -118,7 +118,7 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	must(err)
 	if c.isLate(t.TS, f.Lateness) {
 		late(Late{Key: key, Side: t.Side, TS: t.TS, Data: t.Data,
-			Reason: fmt.Sprintf("interval join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
+			Reason: lateReason("interval", rowName(t.Side), t.TS, "the key's", c.Cleaned, f.Lateness)})
 		return
 	}
 	e := Entry{TS: t.TS, Data: t.Data}

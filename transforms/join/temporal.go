@@ -88,7 +88,8 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 		must(f.Seq.Write(sp, seq))
 		if c.isLate(t.TS, f.Lateness) {
 			late(Late{Key: key, Side: 1, TS: t.TS, Data: t.Data,
-				Reason: fmt.Sprintf("temporal join: version at %d arrived after the key's cleanup point %d (applied; results already emitted are not revised)", t.TS, c.Cleaned)})
+				Reason: lateReason(f.name(), "version", t.TS, "the key's", c.Cleaned, f.Lateness) +
+					"; applied, results already emitted are not revised"})
 		}
 		versions = insertSorted(versions, Entry{TS: t.TS, Seq: seq, Data: t.Data, Delete: t.Delete})
 		if f.Latest {
@@ -101,7 +102,7 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	}
 	if c.isLate(t.TS, f.Lateness) && !f.Latest {
 		late(Late{Key: key, Side: 0, TS: t.TS, Data: t.Data,
-			Reason: fmt.Sprintf("temporal join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
+			Reason: lateReason(f.name(), "left row", t.TS, "the key's", c.Cleaned, f.Lateness)})
 		return
 	}
 	if f.Latest || (c.Cleaned != noTime && t.TS <= c.Cleaned) {
@@ -120,6 +121,14 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	must(f.Pending.Write(sp, pending))
 	f.arm(sp, tp, &c, versions, pending)
 	must(f.Clock.Write(sp, c))
+}
+
+// name is the join's name in late reasons.
+func (f *temporalFn) name() string {
+	if f.Latest {
+		return "latest"
+	}
+	return "temporal"
 }
 
 // emitAsOf emits row l joined with the version valid at `at`.

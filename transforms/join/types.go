@@ -82,7 +82,11 @@ type Pair struct {
 // Late is a row that arrived after the join had released the state it
 // needed (its event time is behind the key's cleanup point by more than the
 // allowed lateness). It is emitted on the late side output instead of being
-// dropped. Side is 0 for the left input and 1 for the right one.
+// dropped. Side is 0 for the left input and 1 for the right one. Reason
+// says in words which join, which input and how late (the row's event time,
+// the cleanup point it was behind, the allowed lateness); it names times
+// only, never the key or the payload. LateToDeadLetters turns Late values
+// into dead letters.
 type Late struct {
 	Key    string
 	Side   int
