@@ -9,7 +9,9 @@
 // trailing bytes. Validate checks payloads (Check) and sends malformed
 // events, such as undecodable bytes or a bid for an auction id no auction
 // can have, to a dead-letter PCollection of deadletter.Record with the
-// reason, so that in = valid + dead letters. RefQ3, RefQ4 and RefQ8
+// reason, so that in = valid + dead letters; Q3 and Q4 likewise return the
+// rows their interval joins report late as dead letters
+// (join.LateToDeadLetters). RefQ3, RefQ4 and RefQ8
 // evaluate the queries by brute force in memory; golden outputs for a fixed
 // configuration live in testdata/nexmark.
 //

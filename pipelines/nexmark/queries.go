@@ -153,7 +153,7 @@ func bidByAuction(b []byte, emit func(string, []byte)) error {
 // Q8 is Nexmark query 8: new persons and the auctions they opened in the same
 // 10-second tumbling window, as "windowStart,personID,name,reserve" lines.
 // opts go to join.Window (join.Batched(n) selects the batched path).
-func Q8(s beam.Scope, persons, auctions beam.PCollection, opts ...join.Option) beam.PCollection {
+func Q8(s beam.Scope, persons, auctions beam.PCollection, opts ...join.WindowOption) beam.PCollection {
 	s = s.Scope("nexmark.Q8")
 	w := window.NewFixedWindows(Q8Window * time.Millisecond)
 	p := beam.WindowInto(s, w, beam.ParDo(s, personByID, persons))
@@ -181,17 +181,25 @@ const Q3StateTTL = time.Hour
 // Q3 is Nexmark query 3: sellers from OR, ID or CA of auctions in category
 // 10, as "name,city,state,auctionID" lines. It is an incremental join with
 // state: an interval join with bounds ±Q3StateTTL emits each pair as soon as
-// its second side arrives. late holds the rows the join reported late.
-func Q3(s beam.Scope, persons, auctions beam.PCollection, opts ...join.Option) (results, late beam.PCollection) {
+// its second side arrives. dead holds the rows the join reported late, as
+// dead letters of stage Q3Stage (join.LateToDeadLetters).
+func Q3(s beam.Scope, persons, auctions beam.PCollection, opts ...join.IntervalOption) (results, dead beam.PCollection) {
 	s = s.Scope("nexmark.Q3")
 	p := beam.ParDo(s, q3PersonByID, persons)
 	a := beam.ParDo(s, q3AuctionBySeller, auctions)
 	// State lives an hour: cleaning it up to a minute late costs nothing
 	// and lets one timer firing release a minute of rows.
-	opts = append([]join.Option{join.CleanupEvery(time.Minute)}, opts...)
+	opts = append([]join.IntervalOption{join.CleanupEvery(time.Minute)}, opts...)
 	joined, late := join.Interval(s, join.Inner, a, p, -Q3StateTTL, Q3StateTTL, opts...)
-	return beam.ParDo(s, formatQ3, joined), late
+	return beam.ParDo(s, formatQ3, joined), join.LateToDeadLetters(s, late, Q3Stage)
 }
+
+// Q3Stage and Q4Stage are the stage names on the dead letters of Q3's and
+// Q4's late rows.
+const (
+	Q3Stage = "nexmark.Q3"
+	Q4Stage = "nexmark.Q4"
+)
 
 func formatQ3(pr join.Pair, emit func(string)) error {
 	a, err := DecodeAuction(pr.Left)
@@ -218,16 +226,17 @@ var typeOfWin = reflect.TypeOf(Win{})
 // (0 to maxAuctionLength after the auction opened); the winner of each
 // auction and the averages are then aggregated in the global window with the
 // default trigger: on unbounded input the result fires once, when the
-// watermark reaches the end of the global window.
-func Q4(s beam.Scope, auctions, bids beam.PCollection, maxAuctionLength time.Duration) beam.PCollection {
+// watermark reaches the end of the global window. dead holds the rows the
+// join reported late, as dead letters of stage Q4Stage.
+func Q4(s beam.Scope, auctions, bids beam.PCollection, maxAuctionLength time.Duration) (results, dead beam.PCollection) {
 	s = s.Scope("nexmark.Q4")
 	a := beam.ParDo(s, auctionByID, auctions)
 	b := beam.ParDo(s, bidByAuction, bids)
-	joined, _ := join.Interval(s, join.Inner, a, b, 0, maxAuctionLength)
+	joined, late := join.Interval(s, join.Inner, a, b, 0, maxAuctionLength)
 	cands := beam.ParDo(s, q4Candidates, joined)
 	winners := beam.CombinePerKey(s, betterWin, cands)
 	prices := beam.ParDo(s, q4ByCategory, winners)
-	return beam.ParDo(s, formatQ4, stats.MeanPerKey(s, prices))
+	return beam.ParDo(s, formatQ4, stats.MeanPerKey(s, prices)), join.LateToDeadLetters(s, late, Q4Stage)
 }
 
 func q4Candidates(pr join.Pair, emit func(int64, Win)) {

@@ -94,7 +94,9 @@ func TestQ4Unbounded(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	_, auctions, bids := beam.ParDo3(s, splitEvents, teststream.Create(s, cfg))
 	maxLen := time.Duration(NewGenerator(testConfig).MaxAuctionLength()) * time.Millisecond
-	passert.EqualsList(s, beam.WindowInto(s, window.NewGlobalWindows(), Q4(s, auctions, bids, maxLen)), RefQ4(Generate(testConfig)))
+	q4, dead := Q4(s, auctions, bids, maxLen)
+	passert.EqualsList(s, beam.WindowInto(s, window.NewGlobalWindows(), q4), RefQ4(Generate(testConfig)))
+	passert.Empty(s, dead)
 	if err := ptest.Run(p); err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func init() {
 func openTrials(s beam.Scope, trials, regulatory beam.PCollection, bounded bool) (decisions, dead beam.PCollection) {
 	tv, tDead := beam.ParDo2(s.Scope("TrialVersions"), &trialVersionFn{}, trials)
 	rv, rDead := beam.ParDo2(s.Scope("RegulatoryVersions"), &regulatoryVersionFn{}, regulatory)
-	var opts []join.Option
+	var opts []join.TableOption
 	if bounded {
 		opts = append(opts, join.Bounded())
 	}

@@ -51,28 +51,18 @@ func RegisterEvalFunc(fn EvalFunc) {
 	runtime.RegisterFunction(fn)
 }
 
-// Shards sets how many shards a broadcast join replicates its small side to
-// (default 16); the large side's batches are spread over them by Batch.ID.
-func Shards(n int) Option {
-	return optionFunc(func(c *config) {
-		if n > 0 {
-			c.shards = n
-		}
-	})
-}
-
 // Broadcast joins a small changelog (PCollection<Change>) with a large
 // stream of batches (PCollection<Batch>): every shard keeps the whole table,
 // and fn is called with each batch and the table as it stands when the batch
 // is processed. With StateTTL(d) each shard keeps the batches for d of event
 // time and calls fn again for them whenever the table changes. It returns
 // what fn emits (PCollection<[]byte>).
-func Broadcast(s beam.Scope, small, large beam.PCollection, fn EvalFunc, opts ...Option) beam.PCollection {
-	s = s.Scope("join.Broadcast")
+func Broadcast(s beam.Scope, small, large beam.PCollection, fn EvalFunc, opts ...BroadcastOption) beam.PCollection {
+	c := newConfig(opts)
+	s = s.Scope(c.scope("join.Broadcast"))
 	if fn == nil {
 		panic(fmt.Errorf("join.Broadcast: nil EvalFunc"))
 	}
-	c := newConfig(opts)
 	both := beam.Flatten(s,
 		beam.ParDo(s.Scope("replicate"), &replicateFn{Shards: c.shards}, small),
 		beam.ParDo(s.Scope("route"), &routeFn{Shards: c.shards}, large))

@@ -29,7 +29,7 @@
 // rows behind the watermark; with beam.AllowedLateness and a trigger set on
 // WindowInto, late rows fire further panes. Window state is the runner's
 // window state and is released at window end plus allowed lateness, so
-// [StateTTL] does not apply.
+// Window takes neither [StateTTL] nor [AllowedLateness].
 //
 // [Batched] selects the batched path for fixed and sliding windows: rows
 // are grouped per bundle, window and key shard into one [RowBatch] before
@@ -127,13 +127,34 @@
 // telling the function which keys changed. Results are emitted when the
 // function emits them (processing order, not event-time complete).
 //
+// # Options
+//
+// Each transform takes its own option interface ([WindowOption],
+// [IntervalOption], [TemporalOption], [TableOption], [BroadcastOption]), in
+// the style of franz-go's kgo, and each option implements the interfaces of
+// exactly the transforms that honour it, so a misapplied option is a
+// compile error, not a silent no-op (join.Window(s, kind, in,
+// join.Bounded()) fails with "TableOption does not implement
+// WindowOption"):
+//
+//	option           Window, CoGroup  Interval  Temporal, Latest  TemporalTable  Broadcast
+//	Name             yes              yes       yes               yes            yes
+//	Batched          yes              yes       -                 -              -
+//	AllowedLateness  -                yes       yes               -              -
+//	StateTTL         -                yes       yes               -              yes
+//	CleanupEvery     -                yes       -                 -              -
+//	Bounded          -                -         -                 yes            -
+//	Shards           -                -         -                 -              yes
+//
 // # State TTL and late data
 //
-// Every stateful join accepts [StateTTL] and [AllowedLateness]. A key's
+// Interval, Temporal and Latest accept [StateTTL] and [AllowedLateness]
+// (Broadcast only StateTTL: it judges nothing late). A key's
 // "cleanup point" is the latest event-time timer that fired for it (the SDK
 // does not expose the watermark to a DoFn, and a fired timer proves the
 // watermark passed it); rows older than that by more than the allowed
 // lateness are reported on the late output as [Late] values. Lateness is
 // therefore judged per key: a late row of a key with no fired timer is still
-// joined.
+// joined. [LateToDeadLetters] turns a late output into dead letters
+// (deadletter.Record, reason code late_data) for the dead-letter topic.
 package join

@@ -28,15 +28,15 @@ func init() {
 // returns the joined PCollection<Pair> and the late PCollection<Late>. kind
 // is Inner or LeftOuter. Inputs are joined in the global window whatever
 // their windowing. See the package documentation for timing and state.
-func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, upper time.Duration, opts ...Option) (joined, late beam.PCollection) {
-	s = s.Scope("join.Interval")
+func Interval(s beam.Scope, kind Kind, left, right beam.PCollection, lower, upper time.Duration, opts ...IntervalOption) (joined, late beam.PCollection) {
+	c := newConfig(opts)
+	s = s.Scope(c.scope("join.Interval"))
 	if kind != Inner && kind != LeftOuter {
 		panic(fmt.Errorf("join.Interval: kind %v, want inner or left-outer", kind))
 	}
 	if lower > upper {
 		panic(fmt.Errorf("join.Interval: lower bound %v is above upper bound %v", lower, upper))
 	}
-	c := newConfig(opts)
 	both := beam.Flatten(s,
 		beam.ParDo(s.Scope("left"), &tagFn{Side: 0}, left),
 		beam.ParDo(s.Scope("right"), &tagFn{Side: 1}, right))
@@ -118,7 +118,7 @@ func (f *intervalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	must(err)
 	if c.isLate(t.TS, f.Lateness) {
 		late(Late{Key: key, Side: t.Side, TS: t.TS, Data: t.Data,
-			Reason: fmt.Sprintf("interval join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
+			Reason: lateReason("interval", rowName(t.Side), t.TS, "the key's", c.Cleaned, f.Lateness)})
 		return
 	}
 	e := Entry{TS: t.TS, Data: t.Data}

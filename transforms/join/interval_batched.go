@@ -2,7 +2,6 @@ package join
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -154,7 +153,7 @@ func (f *intervalShardFn) ProcessElement(sp state.Provider, tp timers.Provider, 
 		ts, data := b.TS[i], b.Rows[i]
 		if c.isLate(ts, f.Lateness) {
 			late(Late{Key: key, Side: b.Side, TS: ts, Data: data,
-				Reason: fmt.Sprintf("interval join: row at %d is behind its shard's cleanup point %d by more than the allowed lateness %d ms", ts, c.Cleaned, f.Lateness)})
+				Reason: lateReason("interval", rowName(b.Side), ts, "its shard's", c.Cleaned, f.Lateness)})
 			continue
 		}
 		e := ShardEntry{Key: key, TS: ts, Data: data}

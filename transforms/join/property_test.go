@@ -143,7 +143,7 @@ func TestJoinsMatchBruteForce(t *testing.T) {
 	left, right := rowsOf(s, inputs[0]), rowsOf(s, inputs[1])
 	lower, upper := -r.Int64N(3000), r.Int64N(3000)
 	for _, kind := range []Kind{Inner, LeftOuter} {
-		for _, opts := range [][]Option{nil, {Batched(3)}} {
+		for _, opts := range [][]IntervalOption{nil, {Batched(3)}} {
 			joined, late := Interval(s, kind, left, right, time.Duration(lower)*time.Millisecond, time.Duration(upper)*time.Millisecond, opts...)
 			// Late rows would show up as unexpected entries.
 			got := beam.Flatten(s, strs(s, fmtPair, joined), strs(s, fmtLate, late))

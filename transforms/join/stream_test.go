@@ -99,7 +99,7 @@ func TestIntervalWatermarkHold(t *testing.T) {
 			})
 			left := beam.ParDo(s, splitSide0, in)
 			right := beam.ParDo(s, splitSide1, in)
-			var opts []Option
+			var opts []IntervalOption
 			if batched {
 				opts = append(opts, Batched(4))
 			}
@@ -159,7 +159,7 @@ func TestEmptyWindows(t *testing.T) {
 				beam.WindowInto(s, fixed, beam.ParDo(s, splitSide0, in)),
 				beam.WindowInto(s, fixed, beam.ParDo(s, splitSide1, in)),
 			}
-			var opts []Option
+			var opts []WindowOption
 			if batched {
 				opts = append(opts, Batched(2))
 			}
@@ -202,7 +202,7 @@ func TestLateRowsConserved(t *testing.T) {
 			in := sideStream(t, s, lateSteps)
 			left := beam.ParDo(s, splitSide0, in)
 			right := beam.ParDo(s, splitSide1, in)
-			opts := []Option{AllowedLateness(time.Second)}
+			opts := []IntervalOption{AllowedLateness(time.Second)}
 			if batched {
 				opts = append(opts, Batched(2))
 			}
@@ -303,7 +303,7 @@ func TestSkewedKeys(t *testing.T) {
 		equalsStrings(s, strs(s, fmtTuple, Window(s, kind, ins, Batched(3))), want)
 	}
 	for _, batched := range []bool{false, true} {
-		opts := []Option{}
+		opts := []IntervalOption{}
 		if batched {
 			opts = append(opts, Batched(3))
 		}

@@ -61,14 +61,6 @@ func RegisterTableFunc(fn TableFunc) {
 	runtime.RegisterFunction(fn)
 }
 
-// Bounded tells TemporalTable that its input is bounded: each key's
-// versions are then grouped (GroupByKey) and evaluated at all their change
-// points at once, with no state or timers, so the transform also runs on
-// the direct runner and costs the runner one shuffle.
-func Bounded() Option {
-	return optionFunc(func(c *config) { c.bounded = true })
-}
-
 // TemporalTable is the temporal join of versions that are valid over
 // intervals: for each key of versions (PCollection<KV<string, Version>>) it
 // evaluates fn at every change point, in event-time order, over the
@@ -93,12 +85,12 @@ func Bounded() Option {
 // already evaluated: the changelog never goes back in time, and a key
 // never has two changes at one time.
 // Keys' versions are kept for as long as the pipeline runs.
-func TemporalTable(s beam.Scope, versions beam.PCollection, fn TableFunc, opts ...Option) beam.PCollection {
-	s = s.Scope("join.TemporalTable")
+func TemporalTable(s beam.Scope, versions beam.PCollection, fn TableFunc, opts ...TableOption) beam.PCollection {
+	c := newConfig(opts)
+	s = s.Scope(c.scope("join.TemporalTable"))
 	if fn == nil {
 		panic(fmt.Errorf("join.TemporalTable: nil TableFunc"))
 	}
-	c := newConfig(opts)
 	name := reflectx.FunctionName(fn)
 	if c.bounded {
 		return beam.ParDo(s, &temporalTableBoundedFn{Fn: name}, beam.GroupByKey(s, versions))

@@ -170,7 +170,7 @@ func TestTemporalTableProperty(t *testing.T) {
 			t.Run(fmt.Sprintf("seed%d/bounded=%v", seed, bounded), func(t *testing.T) {
 				p, s := beam.NewPipelineWithRoot()
 				in := beam.ParDo(s, stampVersion, beam.CreateList(s, rows))
-				var opts []Option
+				var opts []TableOption
 				if bounded {
 					opts = append(opts, Bounded())
 				}

@@ -23,22 +23,23 @@ func init() {
 // event time) valid at the row's event time. It returns the joined
 // PCollection<Pair> and the late PCollection<Late>. kind is Inner or
 // LeftOuter (unmatched left rows are emitted with Matched false).
-func Temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...Option) (joined, late beam.PCollection) {
-	return temporal(s.Scope("join.Temporal"), kind, left, versions, false, opts)
+func Temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...TemporalOption) (joined, late beam.PCollection) {
+	c := newConfig(opts)
+	return temporal(s.Scope(c.scope("join.Temporal")), kind, left, versions, false, c)
 }
 
 // Latest is the processing-time variant of Temporal for lookups: each left
 // row meets, as soon as it arrives, the newest version (by event time) that
 // has arrived for its key. Results depend on arrival order.
-func Latest(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...Option) (joined, late beam.PCollection) {
-	return temporal(s.Scope("join.Latest"), kind, left, versions, true, opts)
+func Latest(s beam.Scope, kind Kind, left, versions beam.PCollection, opts ...TemporalOption) (joined, late beam.PCollection) {
+	c := newConfig(opts)
+	return temporal(s.Scope(c.scope("join.Latest")), kind, left, versions, true, c)
 }
 
-func temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, latest bool, opts []Option) (beam.PCollection, beam.PCollection) {
+func temporal(s beam.Scope, kind Kind, left, versions beam.PCollection, latest bool, c config) (beam.PCollection, beam.PCollection) {
 	if kind != Inner && kind != LeftOuter {
 		panic(fmt.Errorf("join.Temporal: kind %v, want inner or left-outer", kind))
 	}
-	c := newConfig(opts)
 	both := beam.Flatten(s,
 		beam.ParDo(s.Scope("left"), &tagFn{Side: 0}, left),
 		beam.ParDo(s.Scope("versions"), &tagChangeFn{}, versions))
@@ -87,7 +88,8 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 		must(f.Seq.Write(sp, seq))
 		if c.isLate(t.TS, f.Lateness) {
 			late(Late{Key: key, Side: 1, TS: t.TS, Data: t.Data,
-				Reason: fmt.Sprintf("temporal join: version at %d arrived after the key's cleanup point %d (applied; results already emitted are not revised)", t.TS, c.Cleaned)})
+				Reason: lateReason(f.name(), "version", t.TS, "the key's", c.Cleaned, f.Lateness) +
+					"; applied, results already emitted are not revised"})
 		}
 		versions = insertSorted(versions, Entry{TS: t.TS, Seq: seq, Data: t.Data, Delete: t.Delete})
 		if f.Latest {
@@ -100,7 +102,7 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	}
 	if c.isLate(t.TS, f.Lateness) && !f.Latest {
 		late(Late{Key: key, Side: 0, TS: t.TS, Data: t.Data,
-			Reason: fmt.Sprintf("temporal join: row at %d is behind the key's cleanup point %d by more than the allowed lateness %d ms", t.TS, c.Cleaned, f.Lateness)})
+			Reason: lateReason(f.name(), "left row", t.TS, "the key's", c.Cleaned, f.Lateness)})
 		return
 	}
 	if f.Latest || (c.Cleaned != noTime && t.TS <= c.Cleaned) {
@@ -119,6 +121,14 @@ func (f *temporalFn) ProcessElement(sp state.Provider, tp timers.Provider, key s
 	must(f.Pending.Write(sp, pending))
 	f.arm(sp, tp, &c, versions, pending)
 	must(f.Clock.Write(sp, c))
+}
+
+// name is the join's name in late reasons.
+func (f *temporalFn) name() string {
+	if f.Latest {
+		return "latest"
+	}
+	return "temporal"
 }
 
 // emitAsOf emits row l joined with the version valid at `at`.

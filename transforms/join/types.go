@@ -82,7 +82,11 @@ type Pair struct {
 // Late is a row that arrived after the join had released the state it
 // needed (its event time is behind the key's cleanup point by more than the
 // allowed lateness). It is emitted on the late side output instead of being
-// dropped. Side is 0 for the left input and 1 for the right one.
+// dropped. Side is 0 for the left input and 1 for the right one. Reason
+// says in words which join, which input and how late (the row's event time,
+// the cleanup point it was behind, the allowed lateness); it names times
+// only, never the key or the payload. LateToDeadLetters turns Late values
+// into dead letters.
 type Late struct {
 	Key    string
 	Side   int
@@ -98,76 +102,6 @@ type Change struct {
 	Key    string
 	Data   []byte
 	Delete bool
-}
-
-// Option configures a join.
-type Option interface{ apply(*config) }
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
-
-type config struct {
-	lateness time.Duration
-	ttl      time.Duration
-	every    time.Duration
-	shards   int
-	batched  bool
-	bounded  bool
-	name     string
-}
-
-func newConfig(opts []Option) config {
-	c := config{shards: 16, every: time.Second}
-	for _, o := range opts {
-		o.apply(&c)
-	}
-	return c
-}
-
-// AllowedLateness lets a stateful join accept rows up to d behind the point
-// at which their key's state would otherwise be released; state is kept d
-// longer. Rows later than that go to the late side output. Default 0.
-func AllowedLateness(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.lateness = d })
-}
-
-// StateTTL bounds how long (in event time) a stateful join keeps a row or a
-// version after its event time, whatever the join's own retention rule would
-// say. For the broadcast join it is how long large-side batches are kept for
-// re-evaluation (0, the default, keeps none). 0 means no TTL.
-func StateTTL(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.ttl = d })
-}
-
-// Batched selects the batched path of a window join: before the shuffle the
-// rows of each bundle are grouped per window and key shard into one element,
-// and after it each shard is hash-joined. It trades per-element runner cost
-// for larger elements; only fixed and sliding windows can be batched. For the
-// interval join the rows of a bundle are grouped per input and key shard and
-// each shard's state holds the rows of many keys (lateness is then judged per
-// shard). For the broadcast join it sets the number of shards the small side
-// is replicated to.
-func Batched(shards int) Option {
-	return optionFunc(func(c *config) {
-		c.batched = true
-		if shards > 0 {
-			c.shards = shards
-		}
-	})
-}
-
-// CleanupEvery sets the granularity of an interval join's cleanup timers
-// (default 1 s): a row's state is released at the first multiple of d after
-// it expires, so one timer firing cleans many rows. Unmatched left rows of a
-// left outer join are emitted at that time.
-func CleanupEvery(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.every = d })
-}
-
-// Name sets the scope name of the join (default: the join's kind).
-func Name(n string) Option {
-	return optionFunc(func(c *config) { c.name = n })
 }
 
 func toMillis(d time.Duration) int64 { return d.Milliseconds() }

@@ -37,18 +37,18 @@ func init() {
 // that share one windowing strategy, and returns a PCollection<Tuple>: for
 // every key and window, the combinations of one row per input that kind
 // admits. See the package documentation for timestamps, firing and late data.
-func Window(s beam.Scope, kind Kind, inputs []beam.PCollection, opts ...Option) beam.PCollection {
-	s = s.Scope("join.Window")
-	return windowJoin(s, kind, inputs, newConfig(opts), false)
+func Window(s beam.Scope, kind Kind, inputs []beam.PCollection, opts ...WindowOption) beam.PCollection {
+	c := newConfig(opts)
+	return windowJoin(s.Scope(c.scope("join.Window")), kind, inputs, c, false)
 }
 
 // CoGroup is Window with coGroup-style output: one Group per key and window
 // holding all rows of every input (PCollection<Group>). kind decides which
 // groups are emitted: Inner needs rows on every input, LeftOuter on the first,
 // FullOuter on any.
-func CoGroup(s beam.Scope, kind Kind, inputs []beam.PCollection, opts ...Option) beam.PCollection {
-	s = s.Scope("join.CoGroup")
-	return windowJoin(s, kind, inputs, newConfig(opts), true)
+func CoGroup(s beam.Scope, kind Kind, inputs []beam.PCollection, opts ...WindowOption) beam.PCollection {
+	c := newConfig(opts)
+	return windowJoin(s.Scope(c.scope("join.CoGroup")), kind, inputs, c, true)
 }
 
 func windowJoin(s beam.Scope, kind Kind, inputs []beam.PCollection, c config, grouped bool) beam.PCollection {

@@ -21,7 +21,7 @@ func windowJoinPipeline(s beam.Scope, batched bool) {
 	fixed := window.NewFixedWindows(10 * time.Second)
 	a := beam.WindowInto(s, fixed, rowsOf(s, winA))
 	b := beam.WindowInto(s, fixed, rowsOf(s, winB))
-	var opts []Option
+	var opts []WindowOption
 	if batched {
 		opts = append(opts, Batched(4))
 	}
