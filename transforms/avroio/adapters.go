@@ -24,13 +24,12 @@ import (
 // The adapters between avroio's records and the joins of package join, so
 // that a pipeline Read → Decode → join → Encode → Write needs no glue of
 // its own: KeyBy turns Decoded records into join rows, Pairs turns join
-// pairs into records for Encode, LateDeadLetters turns late rows into dead
-// letters.
+// pairs into records for Encode. A join's late rows become dead letters
+// with join.LateToDeadLetters.
 
 func init() {
 	register.DoFn5x1[context.Context, beam.EventTime, Decoded, func(beam.EventTime, string, []byte), func(deadletter.Record), error](&keyByFn{})
 	register.DoFn4x0[context.Context, tfjoin.Pair, func(kafkaio.Record), func(deadletter.Record)](&pairFn{})
-	register.DoFn3x0[context.Context, tfjoin.Late, func(deadletter.Record)](&lateFn{})
 	register.Emitter3[beam.EventTime, string, []byte]()
 }
 
@@ -410,30 +409,4 @@ func PairRecord(p tfjoin.Pair, outer bool) (kafkaio.Record, error) {
 		ts = p.RightTS
 	}
 	return kafkaio.Record{Partition: -1, Offset: -1, Timestamp: time.UnixMilli(ts).UTC(), Key: []byte(p.Key), Value: v}, nil
-}
-
-// LateDeadLetters turns the late rows of a join (PCollection<join.Late>)
-// into dead letters (PCollection<deadletter.Record>, code late_data) named
-// by stage, so they can be written with the other dead letters. The row is
-// kept by reference (side and event time) and SHA-256, never inline, and
-// the reason names neither key nor value.
-func LateDeadLetters(s beam.Scope, stage string, late beam.PCollection) beam.PCollection {
-	s = s.Scope("avroio.LateDeadLetters")
-	if stage == "" {
-		stage = "join"
-	}
-	return beam.ParDo(s, &lateFn{Stage: stage}, late)
-}
-
-type lateFn struct{ Stage string }
-
-func (fn *lateFn) ProcessElement(ctx context.Context, l tfjoin.Late, dead func(deadletter.Record)) {
-	side := "left"
-	if l.Side == 1 {
-		side = "right"
-	}
-	err := deadletter.Errorf(deadletter.LateData, "late %s row at %s: %s", side,
-		time.UnixMilli(l.TS).UTC().Format(time.RFC3339Nano), l.Reason)
-	ref := fmt.Sprintf("join-late://%s/%s/%d", fn.Stage, side, l.TS)
-	deadletter.Emit(ctx, dead, deadletter.New(fn.Stage, err, deadletter.WithPayloadRef(ref, l.Data)))
 }

@@ -17,6 +17,6 @@
 //
 // Every step but Read, the join and Write has a dead-letter output; the
 // example flattens them (with the join's late rows, through
-// avroio.LateDeadLetters) into deadletter.Write. The README's "Writing
+// join.LateToDeadLetters) into deadletter.Write. The README's "Writing
 // your own pipeline" walks through it step by step.
 package quickstart

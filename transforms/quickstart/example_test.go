@@ -69,7 +69,7 @@ func pipeline(brokers []string, reg registry.Conn) *beam.Pipeline {
 
 	// 5. Every rejected record, and every late row, to the dead letters.
 	dead := beam.Flatten(s, badOrders, badPayments, noOrderKey, noPaymentKey, badPairs, unencodable,
-		avroio.LateDeadLetters(s, "orders-payments", late))
+		join.LateToDeadLetters(s, late, "orders-payments"))
 	deadletter.Write(s, deadletter.Sink{Brokers: brokers, RegistryURL: reg.URL, RegistryAuth: reg.Auth, AutoRegister: true}, dead)
 	return p
 }
