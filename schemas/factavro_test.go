@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/linkedin/goavro/v2"
 
 	"github.com/trialflow/trialflow/schemas"
 )
@@ -171,35 +172,42 @@ func FuzzDecodePatientFact(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		typed, err := schemas.DecodePatientFact(b)
-		native, rest, gerr := codec.NativeFromBinary(b)
-		if gerr == nil && len(rest) != 0 {
-			gerr = errors.New("trailing bytes")
-		}
-		var viaGoavro *schemas.PatientFact
-		if gerr == nil {
-			viaGoavro, gerr = schemas.PatientFactFromNative(native)
-		}
-		switch {
-		case err != nil && gerr != nil:
-			if !errors.Is(err, schemas.ErrAvro) {
-				t.Fatalf("error does not wrap ErrAvro: %v", err)
-			}
-		case err != nil:
-			// goavro reads a varint of more than 64 bits, or an int
-			// beyond 32 bits, by dropping the high bits; the typed
-			// decoder rejects both. Any other disagreement is a bug.
-			if !strings.Contains(err.Error(), "overflows 64 bits") && !strings.Contains(err.Error(), "out of range") {
-				t.Fatalf("goavro decodes %x, the typed decoder says %v", b, err)
-			}
-		case gerr != nil:
-			t.Fatalf("the typed decoder decodes %x, goavro says %v", b, gerr)
-		default:
-			if d := cmp.Diff(viaGoavro, typed); d != "" {
-				t.Fatalf("typed decoding differs from goavro's (-goavro +typed):\n%s", d)
-			}
-		}
+		agreesWithGoavro(t, b, codec, schemas.DecodePatientFact, schemas.PatientFactFromNative)
 	})
+}
+
+// agreesWithGoavro checks one typed decoding of b against goavro's: both
+// refuse it (the typed error wrapping ErrAvro), or both read the same
+// value. goavro reads a varint of more than 64 bits, or an int beyond 32
+// bits, by dropping the high bits; the typed decoder rejects both. Any
+// other disagreement is a bug.
+func agreesWithGoavro[T any](t *testing.T, b []byte, codec *goavro.Codec, decode func([]byte) (*T, error), fromNative func(any) (*T, error)) {
+	t.Helper()
+	typed, err := decode(b)
+	native, rest, gerr := codec.NativeFromBinary(b)
+	if gerr == nil && len(rest) != 0 {
+		gerr = errors.New("trailing bytes")
+	}
+	var viaGoavro *T
+	if gerr == nil {
+		viaGoavro, gerr = fromNative(native)
+	}
+	switch {
+	case err != nil && gerr != nil:
+		if !errors.Is(err, schemas.ErrAvro) {
+			t.Fatalf("error does not wrap ErrAvro: %v", err)
+		}
+	case err != nil:
+		if !strings.Contains(err.Error(), "overflows 64 bits") && !strings.Contains(err.Error(), "out of range") {
+			t.Fatalf("goavro decodes %x, the typed decoder says %v", b, err)
+		}
+	case gerr != nil:
+		t.Fatalf("the typed decoder decodes %x, goavro says %v", b, gerr)
+	default:
+		if d := cmp.Diff(viaGoavro, typed, cmpopts.EquateEmpty()); d != "" {
+			t.Fatalf("typed decoding differs from goavro's (-goavro +typed):\n%s", d)
+		}
+	}
 }
 
 // randomApproved returns n approved_patients records with every optional
@@ -342,30 +350,6 @@ func FuzzDecodeApprovedPatient(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		typed, err := schemas.DecodeApprovedPatient(b)
-		native, rest, gerr := codec.NativeFromBinary(b)
-		if gerr == nil && len(rest) != 0 {
-			gerr = errors.New("trailing bytes")
-		}
-		var viaGoavro *schemas.ApprovedPatient
-		if gerr == nil {
-			viaGoavro, gerr = schemas.ApprovedPatientFromNative(native)
-		}
-		switch {
-		case err != nil && gerr != nil:
-			if !errors.Is(err, schemas.ErrAvro) {
-				t.Fatalf("error does not wrap ErrAvro: %v", err)
-			}
-		case err != nil:
-			if !strings.Contains(err.Error(), "overflows 64 bits") && !strings.Contains(err.Error(), "out of range") {
-				t.Fatalf("goavro decodes %x, the typed decoder says %v", b, err)
-			}
-		case gerr != nil:
-			t.Fatalf("the typed decoder decodes %x, goavro says %v", b, gerr)
-		default:
-			if d := cmp.Diff(viaGoavro, typed, cmpopts.EquateEmpty()); d != "" {
-				t.Fatalf("typed decoding differs from goavro's (-goavro +typed):\n%s", d)
-			}
-		}
+		agreesWithGoavro(t, b, codec, schemas.DecodeApprovedPatient, schemas.ApprovedPatientFromNative)
 	})
 }
