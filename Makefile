@@ -22,7 +22,7 @@ test: lint
 # On Beam's Flink job server with an embedded Flink (runners/flink), each
 # pipeline's output compared with Prism's: the job server's sockets
 # (loopback only), join.Window and join.TemporalTable, join.Interval,
-# join.Temporal and join.Replicate from beam.Create (on-time results; no
+# join.Temporal, join.Replicate and join.Broadcast from beam.Create (on-time results; no
 # TestStream), Nexmark Q3/Q8, the
 # bounded trialmatch pipeline over the demo-sized data set, the streaming
 # one's refusal, the ingest pipeline, and kafkaio's bounded Read and its
@@ -30,11 +30,11 @@ test: lint
 # mvn; the jars come through mvn into ~/.m2 on first use.
 # TRIALFLOW_FLINK_PARALLELISM=2 for parallelism 2. Left out, as their
 # output differs from Prism's on Flink (docs/runners.md, "What runs where"):
-# TestFlinkIntervalJoin, TestFlinkTemporalJoin, TestFlinkBroadcastAndReplicate
-# (TestStream input) and TestFlinkBroadcastBounded (no Broadcast output on Flink;
-# runners refuses join.Broadcast there: TestBroadcastRefusedOnFlink).
+# TestFlinkIntervalJoin, TestFlinkTemporalJoin and TestFlinkBroadcastAndReplicate
+# (TestStream input). join.Broadcast runs on Flink since its shard rows have a
+# coder of their own (TestFlinkBroadcastBounded).
 FLINK_PKGS ?= ./runners/flink/... ./transforms/join/ ./pipelines/nexmark/
-FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink|KafkaioOnFlink)$$
+FLINK_RUN ?= ^Test(Smoke|JobServerListensOnLoopbackOnly|FlinkWindowJoin|FlinkTemporalTable|FlinkIntervalJoinBounded|FlinkTemporalJoinBounded|FlinkReplicate|FlinkBroadcastBounded|FlinkQ3Q8|TrialmatchBoundedOnFlink|TrialmatchStreamingRefusedOnFlink|IngestOnFlink|KafkaioOnFlink)$$
 test-flink:
 	$(GO) test -tags flink -count=1 -timeout 30m -p 1 -run '$(FLINK_RUN)' $(FLINK_PKGS)
 

@@ -2,6 +2,8 @@ package join
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -25,6 +27,11 @@ func init() {
 	register.Emitter3[beam.EventTime, int, beam.T]()
 	beam.RegisterType(typeOf[Batch]())
 	beam.RegisterType(typeOf[shardRow]())
+	// A coder of its own: with Beam's row coder a nil Data or Rows is
+	// written as a null in a field the schema declares non-nullable, and
+	// Flink's runner, which decodes rows on its side of a GroupByKey or
+	// state, read Broadcast's elements wrongly (docs/runners.md).
+	beam.RegisterCoder(typeOf[shardRow](), encodeShardRow, decodeShardRow)
 }
 
 // Batch is a batch of rows of the large side of a broadcast join. ID names
@@ -110,6 +117,80 @@ type shardRow struct {
 	Data   []byte
 	Delete bool
 	Rows   [][]byte
+}
+
+// encodeShardRow writes r as Side, TS, Key, Data, Delete and Rows, each
+// length or integer a varint.
+func encodeShardRow(r shardRow) []byte {
+	b := make([]byte, 0, 32+len(r.Key)+len(r.Data))
+	b = binary.AppendVarint(b, int64(r.Side))
+	b = binary.AppendVarint(b, r.TS)
+	b = appendBytes(b, []byte(r.Key))
+	b = appendBytes(b, r.Data)
+	if r.Delete {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Rows)))
+	for _, row := range r.Rows {
+		b = appendBytes(b, row)
+	}
+	return b
+}
+
+func appendBytes(b, p []byte) []byte { return append(binary.AppendUvarint(b, uint64(len(p))), p...) }
+
+// errShardRow is a shard row whose bytes end early or run on.
+var errShardRow = errors.New("join: invalid encoded broadcast row")
+
+func decodeShardRow(b []byte) (shardRow, error) {
+	var r shardRow
+	next := func() (int64, bool) {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return v, true
+	}
+	bytesOf := func() ([]byte, bool) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return nil, false
+		}
+		p := b[k : k+int(n)]
+		b = b[k+int(n):]
+		return p, true
+	}
+	side, ok1 := next()
+	ts, ok2 := next()
+	key, ok3 := bytesOf()
+	data, ok4 := bytesOf()
+	if !ok1 || !ok2 || !ok3 || !ok4 || len(b) == 0 || b[0] > 1 {
+		return r, errShardRow
+	}
+	r.Side, r.TS, r.Key, r.Delete = int(side), ts, string(key), b[0] == 1
+	if len(data) > 0 {
+		r.Data = append([]byte(nil), data...)
+	}
+	b = b[1:]
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return r, errShardRow
+	}
+	b = b[k:]
+	for range n {
+		row, ok := bytesOf()
+		if !ok {
+			return r, errShardRow
+		}
+		r.Rows = append(r.Rows, append([]byte(nil), row...))
+	}
+	if len(b) != 0 {
+		return r, errShardRow
+	}
+	return r, nil
 }
 
 type replicateFn struct{ Shards int }

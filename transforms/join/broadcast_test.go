@@ -119,17 +119,49 @@ func TestReplicate(t *testing.T) {
 	}
 }
 
-// join.Broadcast gives no rows on Flink (docs/runners.md): runners refuses
-// it there before any work, naming the transform, and lets Prism run it.
-func TestBroadcastRefusedOnFlink(t *testing.T) {
+// join.Broadcast runs on Flink (TestFlinkBroadcastBounded, make
+// test-flink) since its shard rows have a coder of their own: runners lets
+// it through there, as on Prism.
+func TestBroadcastAcceptedOnFlink(t *testing.T) {
 	p, s := beam.NewPipelineWithRoot()
 	in := sideStream(t, s, []streamStep{{Rows: []sideRow{{1, "armA", 1000, "50"}}}, {Watermark: -1}})
 	Broadcast(s, beam.ParDo(s, sideChange, in), beam.ParDo(s, sideBatch, in), minAgeEval, Shards(3))
-	err := runners.Unsupported("flink", p)
-	if err == nil || !strings.Contains(err.Error(), "join.Broadcast") || !strings.Contains(err.Error(), "broadcastFn") {
-		t.Fatalf("Unsupported(flink) = %v, want join.Broadcast refused", err)
+	for _, r := range []string{"flink", "prism"} {
+		if err := runners.Unsupported(r, p); err != nil {
+			t.Fatalf("Unsupported(%s) = %v", r, err)
+		}
 	}
-	if err := runners.Unsupported("prism", p); err != nil {
-		t.Fatalf("Unsupported(prism) = %v", err)
+}
+
+// The shard row coder keeps every field, nil and empty slices alike as
+// empty, and rejects bytes that end early or run on.
+func TestShardRowCoderRoundTrips(t *testing.T) {
+	for _, r := range []shardRow{
+		{},
+		{Side: 1, TS: -5, Key: "k", Data: []byte("v"), Delete: true},
+		{TS: 1 << 40, Key: "batch-1", Rows: [][]byte{[]byte("a"), {}, []byte("ccc")}},
+	} {
+		b := encodeShardRow(r)
+		got, err := decodeShardRow(b)
+		if err != nil {
+			t.Fatalf("%+v: %v", r, err)
+		}
+		if got.Side != r.Side || got.TS != r.TS || got.Key != r.Key || string(got.Data) != string(r.Data) ||
+			got.Delete != r.Delete || len(got.Rows) != len(r.Rows) {
+			t.Fatalf("round trip: got %+v, want %+v", got, r)
+		}
+		for i := range r.Rows {
+			if string(got.Rows[i]) != string(r.Rows[i]) {
+				t.Fatalf("row %d: got %q, want %q", i, got.Rows[i], r.Rows[i])
+			}
+		}
+		for cut := 0; cut < len(b); cut++ {
+			if _, err := decodeShardRow(b[:cut]); err == nil {
+				t.Fatalf("%+v cut at %d decoded", r, cut)
+			}
+		}
+		if _, err := decodeShardRow(append(b, 0)); err == nil {
+			t.Fatalf("%+v with a trailing byte decoded", r)
+		}
 	}
 }
