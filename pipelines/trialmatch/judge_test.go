@@ -23,27 +23,12 @@ func replayDataset(t *testing.T, d *synth.Dataset, tick time.Duration, rejudgeAl
 	t.Helper()
 	r := engine.NewReplay()
 	add := func(it engine.Item) { r.Add(tickOf(it.TS, tick.Milliseconds()), it) }
-	versions := map[string][]*schemas.Trial{}
-	events := map[string][]*schemas.RegulatoryEvent{}
-	for _, v := range d.Trials {
-		versions[v.ProtocolNo] = append(versions[v.ProtocolNo], v)
+	decisions, err := opentrials.Changelog(d.Trials, d.Regulatory)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, e := range d.Regulatory {
-		events[e.ProtocolNo] = append(events[e.ProtocolNo], e)
-	}
-	for protocol, vs := range versions {
-		var prev *opentrials.Decision
-		for _, at := range opentrials.ChangePoints(vs, events[protocol]) {
-			dec, err := opentrials.At(protocol, vs, events[protocol], at)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if prev != nil && prev.Equal(dec) {
-				continue
-			}
-			prev = &dec
-			add(engine.Item{Kind: engine.Decision, TS: at.UnixMilli(), Decision: prev})
-		}
+	for i := range decisions {
+		add(engine.Item{Kind: engine.Decision, TS: decisions[i].At.UnixMilli(), Decision: &decisions[i]})
 	}
 	for _, f := range d.Facts {
 		add(engine.Item{Kind: engine.Fact, TS: f.EventTime.UnixMilli(), Fact: f})

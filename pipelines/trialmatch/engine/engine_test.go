@@ -131,8 +131,12 @@ func TestReplayEqualsSteps(t *testing.T) {
 	tickOf := func(ts int64) int64 { return (ts + tick - 1) / tick * tick }
 	byTick := map[int64][]engine.Item{}
 	add := func(it engine.Item) { byTick[tickOf(it.TS)] = append(byTick[tickOf(it.TS)], it) }
-	for _, dec := range changelog(t, d) {
-		add(engine.Item{Kind: engine.Decision, TS: dec.At.UnixMilli(), Decision: dec})
+	decisions, err := opentrials.Changelog(d.Trials, d.Regulatory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range decisions {
+		add(engine.Item{Kind: engine.Decision, TS: decisions[i].At.UnixMilli(), Decision: &decisions[i]})
 	}
 	for _, f := range d.Facts {
 		add(fact(f))
@@ -197,34 +201,4 @@ func TestReplayEqualsSteps(t *testing.T) {
 		t.Fatalf("replay folded %d facts, steps %d, of %d", replayFolded, stepFolded, len(d.Facts))
 	}
 	t.Logf("%d records over %d ticks", len(stepped), len(ticks))
-}
-
-// changelog is the open-trial table's changes, as the table stage computes
-// them.
-func changelog(t *testing.T, d *synth.Dataset) []*opentrials.Decision {
-	t.Helper()
-	versions := map[string][]*schemas.Trial{}
-	events := map[string][]*schemas.RegulatoryEvent{}
-	for _, v := range d.Trials {
-		versions[v.ProtocolNo] = append(versions[v.ProtocolNo], v)
-	}
-	for _, e := range d.Regulatory {
-		events[e.ProtocolNo] = append(events[e.ProtocolNo], e)
-	}
-	var out []*opentrials.Decision
-	for protocol, vs := range versions {
-		var prev *opentrials.Decision
-		for _, at := range opentrials.ChangePoints(vs, events[protocol]) {
-			dec, err := opentrials.At(protocol, vs, events[protocol], at)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if prev != nil && prev.Equal(dec) {
-				continue
-			}
-			prev = &dec
-			out = append(out, prev)
-		}
-	}
-	return out
 }

@@ -278,3 +278,40 @@ func AllAt(versions []*schemas.Trial, events []*schemas.RegulatoryEvent, t time.
 	}
 	return out, nil
 }
+
+// Changelog is the open-trial table's changes for every protocol named by
+// trials and events: each protocol's decision at each of its change points,
+// kept only where it differs from the one before, protocols in sorted
+// order. It is what the table stage computes, for tests and replays that
+// need the changelog without a runner.
+func Changelog(trials []*schemas.Trial, events []*schemas.RegulatoryEvent) ([]Decision, error) {
+	versions := map[string][]*schemas.Trial{}
+	byProtocol := map[string][]*schemas.RegulatoryEvent{}
+	for _, v := range trials {
+		versions[v.ProtocolNo] = append(versions[v.ProtocolNo], v)
+	}
+	for _, e := range events {
+		byProtocol[e.ProtocolNo] = append(byProtocol[e.ProtocolNo], e)
+	}
+	protocols := make([]string, 0, len(versions))
+	for p := range versions {
+		protocols = append(protocols, p)
+	}
+	sort.Strings(protocols)
+	var out []Decision
+	for _, p := range protocols {
+		var prev *Decision
+		for _, at := range ChangePoints(versions[p], byProtocol[p]) {
+			d, err := At(p, versions[p], byProtocol[p], at)
+			if err != nil {
+				return nil, fmt.Errorf("opentrials: %s at %s: %w", p, at.Format(time.RFC3339), err)
+			}
+			if prev != nil && prev.Equal(d) {
+				continue
+			}
+			out = append(out, d)
+			prev = &out[len(out)-1]
+		}
+	}
+	return out, nil
+}
